@@ -35,3 +35,19 @@ def route(method: str, path: str) -> Callable[[Handler], Handler]:
 
 def find(method: str, path: str) -> Handler | None:
     return ROUTES.get((method.upper(), path.strip("/")))
+
+
+# Raw routes see the request as bytes and answer bytes: for callers that are not JSON clients
+# (e.g. the custom-resource ResponseURL, whose body size matters). Keyed by path prefix under
+# /_emu/; the handler gets (method, rest_of_path, query, body) and returns
+# (status, headers, body_bytes).
+RawHandler = Callable[[str, str, dict[str, str], bytes], "tuple[int, list, bytes]"]
+RAW_ROUTES: dict[str, RawHandler] = {}
+
+
+def raw_route(prefix: str) -> Callable[[RawHandler], RawHandler]:
+    def decorate(handler: RawHandler) -> RawHandler:
+        RAW_ROUTES[prefix.strip("/") + "/"] = handler
+        return handler
+
+    return decorate
