@@ -1,0 +1,75 @@
+"""KMS custom key stores of type AWS_CLOUDHSM, on top of moto's KMS.
+
+``install()`` adds the six key store operations to moto's KMS (``api``), the key store rules to
+CreateKey/GenerateRandom/ScheduleKeyDeletion, and the ``/_emu/kms/...`` introspection route.
+State lives on moto's KMS backends; transitions are lazy (see ``stores``).
+
+Other parts of the emulator that read the HSM side (users, sessions, passwords) should call
+:func:`advance_all` first, so a connect whose duration has elapsed has rotated the kmsuser password
+and opened KMS's session before anyone looks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emu import control
+
+from . import api, stores
+
+
+def _kms_backends() -> list[Any]:
+    from moto.kms.models import kms_backends
+
+    found = []
+    for account_id in list(kms_backends.keys()):
+        per_region = kms_backends[account_id]
+        for region in list(per_region.keys()):
+            found.append(per_region[region])
+    return found
+
+
+def advance_all() -> None:
+    """Apply every elapsed key store transition in every account and Region."""
+    for backend in _kms_backends():
+        stores.advance_backend(backend)
+
+
+def _introspect(_body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+    """Key stores with their internals (never the password), for tests and debugging."""
+    advance_all()
+    out = []
+    for backend in _kms_backends():
+        for store in stores.registry(backend).values():
+            entry = store.to_entry()
+            entry.update(
+                AccountId=store.account_id,
+                Region=store.region,
+                SecurityGroupId=store.security_group_id,
+                NetworkInterfaceIds=list(store.eni_ids),
+                SessionsOnHsms=list(store.sessions_on),
+                TransitionDueInSeconds=None,
+            )
+            if store.deadline is not None:
+                from emu import clock
+
+                entry["TransitionDueInSeconds"] = max(0.0, store.deadline - clock.now())
+            out.append(entry)
+    return 200, {"CustomKeyStores": out}
+
+
+_routes_installed = False
+
+
+def install() -> None:
+    global _routes_installed
+    api.install()
+    if not _routes_installed:
+        control.route("GET", "kms/custom-key-stores")(_introspect)
+        _routes_installed = True
+
+
+def reset() -> None:
+    """Forget every key store (moto's own reset also drops them with the backends)."""
+    for backend in _kms_backends():
+        stores.registry(backend).clear()
