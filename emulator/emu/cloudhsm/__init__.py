@@ -1,0 +1,116 @@
+"""CloudHSM v2 for the emulator: the control plane (18 operations), the HSM side, and the
+``AWS::CloudHSM::Cluster`` CloudFormation model.
+
+* ``models``    – clusters, HSMs, backups, quotas; lazy state transitions on ``emu.clock``.
+* ``responses`` – awsJson1_1 and rpc-v2-cbor wire protocols.
+* ``pki``       – the cluster CSR and certificates; InitializeCluster's certificate checks.
+* ``hsm_side``  – per-HSM users, activation, login; the API ``cloudhsm-cli`` and KMS use.
+* ``cfn_model`` – ``AWS::CloudHSM::Cluster``.
+
+``install()`` swaps our backend class into moto's ``cloudhsmv2_backends`` (so ``/moto-api/reset``
+clears it), routes both protocols to ``responses``, registers the CloudFormation model and the
+``/_emu/cloudhsm/...`` routes. ``reset()`` restores quotas and settings.
+
+Control routes (JSON):
+  GET/POST /_emu/cloudhsm/quotas    {"clusters_per_region": 4, "hsms_per_region": 6, "hsms_per_cluster": 28}
+  GET/POST /_emu/cloudhsm/settings  {"allow_hsm1_medium": false}
+  GET      /_emu/cloudhsm/hsm-users?cluster_id=...[&account=...&region=...]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emu import clock, control
+
+from . import models
+
+_installed = False
+
+
+def _account_region(query: dict[str, str]) -> tuple[str, str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return query.get("account") or DEFAULT_ACCOUNT_ID, query.get("region") or "us-east-1"
+
+
+def _update(target: dict[str, Any], body: dict[str, Any], kind: type) -> tuple[int, Any]:
+    unknown = set(body) - set(target)
+    if unknown:
+        return 400, {"error": f"unknown keys: {sorted(unknown)}"}
+    for key, value in body.items():
+        if kind is int and (not isinstance(value, int) or value < 0):
+            return 400, {"error": f"{key} must be a non-negative integer"}
+        if kind is bool and not isinstance(value, bool):
+            return 400, {"error": f"{key} must be true or false"}
+    target.update(body)
+    return 200, dict(target)
+
+
+def _register_routes() -> None:
+    @control.route("GET", "cloudhsm/quotas")
+    def get_quotas(body, query):
+        return 200, dict(models.quotas)
+
+    @control.route("POST", "cloudhsm/quotas")
+    def set_quotas(body, query):
+        with models.LOCK:
+            return _update(models.quotas, body, int)
+
+    @control.route("GET", "cloudhsm/settings")
+    def get_settings(body, query):
+        return 200, dict(models.settings)
+
+    @control.route("POST", "cloudhsm/settings")
+    def set_settings(body, query):
+        with models.LOCK:
+            return _update(models.settings, body, bool)
+
+    @control.route("GET", "cloudhsm/hsm-users")
+    def hsm_users(body, query):
+        from .hsm_side import HsmSideError, describe_users
+
+        account, region = _account_region(query)
+        try:
+            return 200, describe_users(account, region, query.get("cluster_id", ""))
+        except HsmSideError as exc:
+            return 404, {"error": exc.message}
+
+
+def install() -> None:
+    """Patch moto's cloudhsmv2 service; idempotent."""
+    global _installed
+    if _installed:
+        return
+    import moto.cloudhsmv2.models as moto_models
+    import moto.cloudhsmv2.urls as moto_urls
+    from moto.cloudformation import parsing
+
+    from . import cfn_model, responses  # noqa: F401  (cfn_model registers the CFN model)
+
+    for name, seconds in models.EXTRA_DURATIONS.items():
+        clock.DEFAULT_DURATIONS.setdefault(name, seconds)
+        if name not in clock.durations():
+            clock.configure(durations={name: seconds})
+
+    moto_models.cloudhsmv2_backends.backend = models.CloudHsmBackend
+    moto_models.cloudhsmv2_backends.clear()  # drop any instance of moto's own class
+    moto_urls.url_paths.clear()
+    moto_urls.url_paths.update(
+        {
+            "{0}/$": responses.json_dispatch,
+            "{0}/service/BaldrApiService/operation/(?P<operation>[A-Za-z]+)$": responses.cbor_dispatch,
+        }
+    )
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    _register_routes()
+    _installed = True
+
+
+def reset() -> None:
+    with models.LOCK:
+        models.quotas.clear()
+        models.quotas.update(models.QUOTA_DEFAULTS)
+        models.settings.clear()
+        models.settings.update(models.SETTINGS_DEFAULTS)
