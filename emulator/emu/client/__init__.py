@@ -1,0 +1,30 @@
+"""The administration client: emulated EC2 instances as SSM managed nodes, SSM Run Command
+executed in a per-instance sandbox, and the stand-in ``cloudhsm-cli`` / ``configure-cli``.
+
+Modules: :mod:`.instances` (boot, user-data, SSM registration), :mod:`.sandbox` (the instance's
+filesystem and running scripts in it), :mod:`.documents` (SSM documents and parameters),
+:mod:`.ssm_run` (SendCommand and friends), :mod:`.cli.cloudhsm_cli` (the HSM-facing half of the
+CLI stand-in), :mod:`.routes` (``/_emu/client/...``). The executables live in ``bin/``.
+"""
+
+from __future__ import annotations
+
+
+def install() -> None:
+    from moto.core.config import default_user_config
+
+    from . import instances, routes, ssm_run  # noqa: F401  (routes register on import)
+
+    # Instance roles attach AWS managed policies (AmazonSSMManagedInstanceCore); moto only knows
+    # them when asked to load them (~0.1 s per account).
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+    instances.install()
+    ssm_run.install()
+
+
+def reset() -> None:
+    from . import instances, ssm_run
+
+    ssm_run.reset()
+    instances.reset()
