@@ -1,0 +1,1013 @@
+//! `CloudHsmDeployment`: the whole CloudHSM deployment as one construct.
+//!
+//! Tree (ids below the construct's own id):
+//! `Preflight`, `Cluster`, `Secrets/{Key,AdminPassword,TrustAnchor}`,
+//! `Client/{SecurityGroup,ClusterIngress,Role,InstanceProfile,Instance}`,
+//! `Documents/{ActivateCluster,RefreshClientConfig,CreateKmsUser}`,
+//! `Functions/<Group>/{Role,LogGroup,Function}`, `Workflows/<Name>/{Role,LogGroup,StateMachine}`,
+//! `Initialization`, `HsmFleet`, `KeyStore`.
+//!
+//! Order on create: Preflight → Cluster → Initialization → HsmFleet → KeyStore (reverse on delete).
+//! Restoring a cluster from a backup (`SourceBackupId`) needs a custom resource that is not built
+//! yet: the native `AWS::CloudHSM::Cluster` has no such property.
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::props::*;
+use super::{client_documents, workflows};
+use crate::cfn::resources::*;
+use crate::cfn::{Expr, Pseudo, Value};
+use crate::iam::{self, PolicyDocument, Principal, Statement};
+use crate::sfn::StateMachineDefinition;
+use crate::tree::{ConditionHandle, Handle, RemovalPolicy, Scope};
+
+/// Ports the CloudHSM client uses to reach the HSMs.
+pub const HSM_PORTS: (i64, i64) = (2223, 2225);
+
+/// The Lambda function groups (the `Handler` of each function).
+pub const FUNCTION_GROUPS: [&str; 5] = ["bridge", "preflight", "cluster", "keystore", "respond"];
+
+/// The deployed pieces, with typed handles for your own resources.
+#[derive(Debug, Clone)]
+pub struct CloudHsmDeployment {
+    pub path: String,
+    pub cluster: Handle<CloudHsmCluster>,
+    pub admin_password: Handle<Secret>,
+    pub trust_anchor: Handle<Secret>,
+    pub kms_key: Option<Handle<KmsKey>>,
+    pub client_security_group: Handle<SecurityGroup>,
+    pub client_instance: Handle<Instance>,
+    pub client_role: Handle<Role>,
+    pub functions: IndexMap<String, Handle<Function>>,
+    pub state_machines: IndexMap<String, Handle<StateMachine>>,
+    pub preflight: Handle<CustomResource>,
+    pub initialization: Handle<CustomResource>,
+    pub hsm_fleet: Handle<CustomResource>,
+    pub key_store: Option<Handle<CustomResource>>,
+    pub key_store_condition: Option<ConditionHandle>,
+}
+
+impl CloudHsmDeployment {
+    /// The cluster id (`cluster-…`).
+    pub fn cluster_id(&self) -> Value<String> {
+        self.cluster.get_att("ClusterId")
+    }
+    /// The cluster ARN (`Ref` of `AWS::CloudHSM::Cluster`).
+    pub fn cluster_arn(&self) -> Value<String> {
+        self.cluster.reference()
+    }
+    /// The security group CloudHSM created for the HSM ENIs.
+    pub fn cluster_security_group_id(&self) -> Value<String> {
+        self.cluster.get_att("SecurityGroup")
+    }
+    pub fn admin_password_secret_arn(&self) -> Value<String> {
+        self.admin_password.reference()
+    }
+    pub fn trust_anchor_secret_arn(&self) -> Value<String> {
+        self.trust_anchor.reference()
+    }
+    pub fn client_instance_id(&self) -> Value<String> {
+        self.client_instance.reference()
+    }
+    pub fn client_security_group_id(&self) -> Value<String> {
+        self.client_security_group.get_att("GroupId")
+    }
+    /// The key store id and the condition it exists under (None when disabled).
+    pub fn key_store_id(&self) -> Option<(Value<String>, Option<ConditionHandle>)> {
+        self.key_store
+            .as_ref()
+            .map(|k| (k.reference(), self.key_store_condition.clone()))
+    }
+
+    /// Lets `source_security_group_id` reach the HSMs (TCP 2223–2225) with an ingress rule on
+    /// the cluster's security group, created in `scope` under `id`.
+    pub fn allow_hsm_access_from(
+        &self,
+        scope: &mut Scope<'_>,
+        id: &str,
+        source_security_group_id: Value<String>,
+        description: &str,
+    ) -> Handle<SecurityGroupIngress> {
+        scope.resource(
+            id,
+            SecurityGroupIngress {
+                group_id: Some(self.cluster_security_group_id()),
+                ip_protocol: Some("tcp".into()),
+                from_port: Some(HSM_PORTS.0.into()),
+                to_port: Some(HSM_PORTS.1.into()),
+                source_security_group_id: Some(source_security_group_id),
+                description: Some(description.into()),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Statements that let a principal read the admin password (and decrypt it with the
+    /// customer-managed key when there is one).
+    pub fn grant_admin_password_read(&self) -> Vec<Statement> {
+        let mut out = vec![iam::grant_secret_read(&[self.admin_password_secret_arn()])];
+        if let Some(k) = &self.kms_key {
+            out.push(iam::grant_key_use_via(
+                k.get_att("Arn"),
+                "secretsmanager",
+                &["kms:Decrypt"],
+            ));
+        }
+        out
+    }
+
+    /// Builds the deployment under `scope`/`id`. Invalid props are recorded as synthesis errors
+    /// (with this construct's path) and reported together by `App::synth`.
+    pub fn new(
+        scope: &mut Scope<'_>,
+        id: &str,
+        props: CloudHsmDeploymentProps,
+    ) -> CloudHsmDeployment {
+        let mut me = scope.construct(id, "constructs.cloudhsm.CloudHsmDeployment");
+        validate_props(&mut me, &props);
+        let p = &props;
+        let inputs = &p.inputs;
+        let key_store_condition = match &inputs.key_store {
+            KeyStore::When { condition, .. } => Some(condition.clone()),
+            _ => None,
+        };
+        let key_store_on = !matches!(inputs.key_store, KeyStore::Disabled);
+        // "true"/"false" as the handlers receive it.
+        let key_store_flag: Value<String> = match &inputs.key_store {
+            KeyStore::Disabled => "false".into(),
+            KeyStore::Enabled => "true".into(),
+            KeyStore::When { condition, .. } => condition.if_else("true".into(), "false".into()),
+        };
+        let stack_tags = || vec![Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName))];
+
+        // ---- Secrets (and the optional customer-managed key) ------------------------------
+        let mut secrets = me.construct("Secrets", "constructs.cloudhsm.Secrets");
+        let kms_key = match p.encryption {
+            Encryption::AwsManaged => None,
+            Encryption::CustomerManagedKey => Some(customer_managed_key(&mut secrets)),
+        };
+        let key_arn = kms_key.as_ref().map(|k| k.get_att("Arn"));
+        let admin_password = secrets.resource(
+            "AdminPassword",
+            Secret {
+                description: Some(Value::sub("CloudHSM admin (crypto officer) password of stack ${AWS::StackName}; read on the client at run time only")),
+                generate_secret_string: Some(GenerateSecretString {
+                    password_length: Some(32.into()),
+                    exclude_punctuation: Some(true.into()),
+                    include_space: Some(false.into()),
+                    require_each_included_type: Some(true.into()),
+                    ..Default::default()
+                }),
+                kms_key_id: key_arn.clone(),
+                tags: Some(stack_tags()),
+                ..Default::default()
+            },
+        );
+        let trust_anchor = secrets.resource(
+            "TrustAnchor",
+            Secret {
+                description: Some(Value::sub(
+                    "Trust anchor (issuing CA certificate, PEM) of the CloudHSM cluster of stack ${AWS::StackName}; retained after the stack is deleted",
+                )),
+                // A public certificate, not a secret; the initialization workflow overwrites it.
+                secret_string: Some("PENDING: written by the cluster initialization workflow".into()),
+                kms_key_id: key_arn.clone(),
+                tags: Some(stack_tags()),
+                ..Default::default()
+            },
+        );
+        secrets.set_removal_policy(&trust_anchor, RemovalPolicy::Retain);
+        drop(secrets);
+
+        // ---- Lambda functions -------------------------------------------------------------
+        let code = me.file_asset(p.code.clone());
+        let mut fn_scope = me.construct("Functions", "constructs.cloudhsm.Functions");
+        let mut functions: IndexMap<String, Handle<Function>> = IndexMap::new();
+        let mut fn_logs: IndexMap<String, Handle<LogGroup>> = IndexMap::new();
+        let mut fn_roles: IndexMap<String, Handle<Role>> = IndexMap::new();
+        for group in FUNCTION_GROUPS
+            .into_iter()
+            .filter(|g| key_store_on || *g != "keystore")
+        {
+            let id = group_id(group);
+            let mut f = fn_scope.construct(&id, "constructs.cloudhsm.HandlerFunction");
+            let log = f.resource(
+                "LogGroup",
+                LogGroup {
+                    retention_in_days: Some(i64::from(p.log_retention_days).into()),
+                    kms_key_id: key_arn.clone(),
+                    ..Default::default()
+                },
+            );
+            // The role's statements are filled in once every resource it needs exists.
+            let role = f.resource("Role", Role::default());
+            let function = f.resource(
+                "Function",
+                Function {
+                    description: Some(format!("CloudHSM deployment: `{group}` steps").into()),
+                    code: Some(FunctionCode {
+                        s3_bucket: Some(code.bucket.clone()),
+                        s3_key: Some(code.key.clone()),
+                    }),
+                    handler: Some(group.into()),
+                    runtime: Some("provided.al2023".into()),
+                    architectures: Some(vec![p.architecture.as_str().into()]),
+                    role: Some(role.get_att("Arn")),
+                    timeout: Some(function_timeout(group).into()),
+                    memory_size: Some(256.into()),
+                    logging_config: Some(LoggingConfig {
+                        log_group: Some(log.reference()),
+                        log_format: Some("JSON".into()),
+                        ..Default::default()
+                    }),
+                    tags: Some(stack_tags()),
+                    ..Default::default()
+                },
+            );
+            if group == "keystore" {
+                if let Some(c) = &key_store_condition {
+                    f.set_condition(&log, c);
+                    f.set_condition(&role, c);
+                    f.set_condition(&function, c);
+                }
+            }
+            functions.insert(group.into(), function);
+            fn_logs.insert(group.into(), log);
+            fn_roles.insert(group.into(), role);
+        }
+        drop(fn_scope);
+        let fn_arn = |g: &str| functions[g].get_att("Arn");
+
+        // ---- Preflight (synchronous custom resource) --------------------------------------
+        let preflight = me.custom_resource(
+            "Preflight",
+            CustomResource::new("Custom::Preflight", fn_arn("preflight"))
+                .timeout(300)
+                .property("VpcId", inputs.vpc_id.clone())
+                .property("SubnetIds", inputs.subnet_ids.clone())
+                .property("HsmsPerSubnet", inputs.hsms_per_subnet.clone())
+                .property("ClientSubnetId", inputs.client_subnet_id.clone())
+                .property("KeyStoreEnabled", key_store_flag.clone())
+                .property("HsmType", inputs.hsm_type.clone()),
+        );
+
+        // ---- Cluster ----------------------------------------------------------------------
+        let mut cluster_scope = me.construct("Cluster", "constructs.cloudhsm.Cluster");
+        let cluster = cluster_scope.resource(
+            "Resource",
+            CloudHsmCluster {
+                hsm_type: Some(inputs.hsm_type.clone()),
+                mode: Some(inputs.cluster_mode.clone()),
+                subnet_ids: Some(inputs.subnet_ids.clone()),
+                backup_retention_policy: Some(BackupRetentionPolicy {
+                    r#type: Some("DAYS".into()),
+                    value: Some(Value::from_expr(
+                        inputs.backup_retention_days.expr().clone(),
+                    )),
+                }),
+                tags: Some(vec![
+                    Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName)),
+                    Tag::new("Name", Value::sub("${AWS::StackName}-cluster")),
+                ]),
+                ..Default::default()
+            },
+        );
+        cluster_scope.add_dependency(&cluster, &preflight);
+        drop(cluster_scope);
+        let cluster_id = cluster.get_att("ClusterId");
+        let cluster_sg = cluster.get_att("SecurityGroup");
+
+        // ---- Client -----------------------------------------------------------------------
+        let mut client = me.construct("Client", "constructs.cloudhsm.Client");
+        let client_sg = client.resource(
+            "SecurityGroup",
+            SecurityGroup {
+                group_description: Some("CloudHSM administration client".into()),
+                vpc_id: Some(inputs.vpc_id.clone()),
+                security_group_egress: Some(vec![
+                    SecurityGroupRule {
+                        ip_protocol: Some("tcp".into()),
+                        from_port: Some(443.into()),
+                        to_port: Some(443.into()),
+                        cidr_ip: Some("0.0.0.0/0".into()),
+                        description: Some(
+                            "HTTPS to AWS APIs (SSM, Secrets Manager, S3 for packages)".into(),
+                        ),
+                        ..Default::default()
+                    },
+                    SecurityGroupRule {
+                        ip_protocol: Some("tcp".into()),
+                        from_port: Some(HSM_PORTS.0.into()),
+                        to_port: Some(HSM_PORTS.1.into()),
+                        destination_security_group_id: Some(cluster_sg.clone()),
+                        description: Some("CloudHSM client to the HSMs".into()),
+                        ..Default::default()
+                    },
+                ]),
+                tags: Some(vec![Tag::new(
+                    "Name",
+                    Value::sub("${AWS::StackName}-hsm-client"),
+                )]),
+                ..Default::default()
+            },
+        );
+        let ingress = client.resource(
+            "ClusterIngress",
+            SecurityGroupIngress {
+                group_id: Some(cluster_sg.clone()),
+                ip_protocol: Some("tcp".into()),
+                from_port: Some(HSM_PORTS.0.into()),
+                to_port: Some(HSM_PORTS.1.into()),
+                source_security_group_id: Some(client_sg.get_att("GroupId")),
+                description: Some("CloudHSM administration client".into()),
+                ..Default::default()
+            },
+        );
+        let kmsuser_secret_pattern =
+            iam::arn("secretsmanager", "secret:${AWS::StackName}/kmsuser-*");
+        let mut client_statements = vec![
+            iam::grant_secret_read(&[admin_password.reference(), trust_anchor.reference()]),
+            Statement::allow(&["secretsmanager:GetSecretValue"]).on(kmsuser_secret_pattern.clone()),
+            Statement::allow(&["cloudhsm:DescribeClusters"])
+                .on_any_resource("cloudhsm:DescribeClusters has no resource-level permissions"),
+        ];
+        if let Some(k) = &key_arn {
+            client_statements.push(iam::grant_key_use_via(
+                k.clone(),
+                "secretsmanager",
+                &["kms:Decrypt"],
+            ));
+        }
+        let client_role = client.resource(
+            "Role",
+            Role {
+                assume_role_policy_document: Some(PolicyDocument::assume_role("ec2.amazonaws.com").to_expr()),
+                description: Some("CloudHSM administration client: SSM-managed, reads the stack's CloudHSM secrets".into()),
+                managed_policy_arns: Some(vec![iam::managed_policy("AmazonSSMManagedInstanceCore")]),
+                policies: Some(vec![InlinePolicy {
+                    policy_name: Some("CloudHsmClient".into()),
+                    policy_document: Some(PolicyDocument::new(client_statements).to_expr()),
+                }]),
+                tags: Some(stack_tags()),
+                ..Default::default()
+            },
+        );
+        let profile = client.resource(
+            "InstanceProfile",
+            InstanceProfile {
+                roles: Some(vec![client_role.reference()]),
+                ..Default::default()
+            },
+        );
+        let instance = client.resource(
+            "Instance",
+            Instance {
+                image_id: Some(format!("{{{{resolve:ssm:{AL2023_AMI_PARAMETER}}}}}").into()),
+                instance_type: Some(inputs.client_instance_type.clone()),
+                iam_instance_profile: Some(profile.reference()),
+                network_interfaces: Some(vec![InstanceNetworkInterface {
+                    device_index: Some("0".into()),
+                    subnet_id: Some(inputs.client_subnet_id.clone()),
+                    group_set: Some(vec![client_sg.get_att("GroupId")].into()),
+                    associate_public_ip_address: Some(false.into()),
+                    delete_on_termination: Some(true.into()),
+                    ..Default::default()
+                }]),
+                metadata_options: Some(MetadataOptions {
+                    http_endpoint: Some("enabled".into()),
+                    http_tokens: Some("required".into()),
+                    http_put_response_hop_limit: Some(1.into()),
+                    ..Default::default()
+                }),
+                block_device_mappings: Some(vec![BlockDeviceMapping {
+                    device_name: Some("/dev/xvda".into()),
+                    ebs: Some(Ebs {
+                        volume_size: Some(8.into()),
+                        volume_type: Some("gp3".into()),
+                        encrypted: Some(true.into()),
+                        kms_key_id: key_arn.clone(),
+                        delete_on_termination: Some(true.into()),
+                    }),
+                }]),
+                user_data: Some(Value::from_expr(Expr::base64(
+                    Expr::str(client_user_data()),
+                ))),
+                monitoring: Some(false.into()),
+                propagate_tags_to_volume_on_creation: Some(true.into()),
+                tags: Some(vec![
+                    Tag::new("Name", Value::sub("${AWS::StackName}-hsm-client")),
+                    Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName)),
+                ]),
+                ..Default::default()
+            },
+        );
+        drop(client);
+
+        // ---- SSM documents ----------------------------------------------------------------
+        let docs = client_documents();
+        let mut doc_scope = me.construct("Documents", "constructs.cloudhsm.Documents");
+        let mut document = |id: &str, content: Json| {
+            doc_scope.resource(
+                id,
+                SsmDocument {
+                    content: Some(content),
+                    document_type: Some("Command".into()),
+                    document_format: Some("JSON".into()),
+                    target_type: Some("/AWS::EC2::Instance".into()),
+                    tags: Some(stack_tags()),
+                    ..Default::default()
+                },
+            )
+        };
+        let activate_doc = document("ActivateCluster", docs.activate_cluster.clone());
+        let refresh_doc = document("RefreshClientConfig", docs.refresh_client_config.clone());
+        let kmsuser_doc = document("CreateKmsUser", docs.create_kms_user.clone());
+        if let Some(c) = &key_store_condition {
+            doc_scope.set_condition(&kmsuser_doc, c);
+        }
+        drop(doc_scope);
+        let doc_arn = |d: &Handle<SsmDocument>| iam::arn_with("ssm", "document/", d.reference());
+
+        // ---- State machines ---------------------------------------------------------------
+        let mut wf_scope = me.construct("Workflows", "constructs.cloudhsm.Workflows");
+        let mut substitutions: IndexMap<&str, (Value<String>, bool)> = IndexMap::new();
+        substitutions.insert("ClusterFunctionArn", (fn_arn("cluster"), false));
+        substitutions.insert("RespondFunctionArn", (fn_arn("respond"), false));
+        // Without a key store there is no function: workflows that mention it get an ARN that
+        // names no function (they only call it when KeyStoreEnabled is true).
+        let no_function = || {
+            Value::sub("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:key-store-disabled")
+        };
+        let keystore_arn = match (&key_store_condition, key_store_on) {
+            (_, false) => no_function(),
+            (Some(c), true) => c.if_else(fn_arn("keystore"), no_function()),
+            (None, true) => fn_arn("keystore"),
+        };
+        substitutions.insert("KeyStoreFunctionArn", (keystore_arn, true));
+        let mut state_machines: IndexMap<String, Handle<StateMachine>> = IndexMap::new();
+        let definitions: Vec<(&str, StateMachineDefinition)> = {
+            let mut v = vec![
+                ("Initialization", workflows::initialization()),
+                ("HsmFleet", workflows::hsm_fleet()),
+            ];
+            if key_store_on {
+                v.push(("KeyStore", workflows::key_store()));
+            }
+            v
+        };
+        for (name, def) in definitions {
+            let mut w = wf_scope.construct(name, "constructs.cloudhsm.Workflow");
+            if let Err(e) = def.validate() {
+                w.error(format!("the `{name}` workflow definition is invalid: {e}"));
+            }
+            let mut subs: IndexMap<String, Value<String>> = IndexMap::new();
+            let mut invoked: Vec<Value<String>> = Vec::new();
+            for var in def.substitution_variables() {
+                match substitutions.get(var.as_str()) {
+                    Some((v, is_keystore)) => {
+                        subs.insert(var.clone(), v.clone());
+                        if !*is_keystore || name == "KeyStore" {
+                            invoked.push(v.clone());
+                        } else if !key_store_on {
+                            // Nothing to invoke.
+                        } else if let Some(c) = &key_store_condition {
+                            // Other workflows may call the key store function only when it exists.
+                            invoked.push(c.if_or_none(fn_arn("keystore")));
+                        } else {
+                            invoked.push(v.clone());
+                        }
+                    }
+                    None => w.error(format!(
+                        "the `{name}` workflow uses `${{{var}}}`, which the stack does not supply; use one of {}",
+                        substitutions.keys().map(|k| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
+            let log = w.resource(
+                "LogGroup",
+                LogGroup {
+                    retention_in_days: Some(i64::from(p.log_retention_days).into()),
+                    kms_key_id: key_arn.clone(),
+                    ..Default::default()
+                },
+            );
+            let mut statements = Vec::new();
+            if !invoked.is_empty() {
+                statements.push(iam::grant_invoke(&invoked));
+            }
+            statements.push(
+                Statement::allow(&[
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                    "logs:DescribeLogGroups",
+                ])
+                .on_any_resource("CloudWatch Logs delivery actions used by Step Functions logging have no resource-level permissions"),
+            );
+            let role = w.resource(
+                "Role",
+                Role {
+                    assume_role_policy_document: Some(
+                        PolicyDocument::assume_role("states.amazonaws.com").to_expr(),
+                    ),
+                    description: Some(format!("CloudHSM deployment: `{name}` workflow").into()),
+                    policies: Some(vec![InlinePolicy {
+                        policy_name: Some("Workflow".into()),
+                        policy_document: Some(PolicyDocument::new(statements).to_expr()),
+                    }]),
+                    ..Default::default()
+                },
+            );
+            let sm = w.resource(
+                "StateMachine",
+                StateMachine {
+                    definition: Some(def.to_json()),
+                    definition_substitutions: if subs.is_empty() { None } else { Some(subs) },
+                    role_arn: Some(role.get_att("Arn")),
+                    state_machine_type: Some("STANDARD".into()),
+                    logging_configuration: Some(StateMachineLogging {
+                        level: Some("ERROR".into()),
+                        include_execution_data: Some(false.into()),
+                        destinations: Some(vec![LogDestination {
+                            cloud_watch_logs_log_group: Some(CloudWatchLogsLogGroup {
+                                log_group_arn: Some(log.get_att("Arn")),
+                            }),
+                        }]),
+                    }),
+                    tags: Some(vec![StateMachineTag {
+                        key: Some("CloudHsmStack".into()),
+                        value: Some(Value::pseudo(Pseudo::StackName)),
+                    }]),
+                    ..Default::default()
+                },
+            );
+            if name == "KeyStore" {
+                if let Some(c) = &key_store_condition {
+                    w.set_condition(&log, c);
+                    w.set_condition(&role, c);
+                    w.set_condition(&sm, c);
+                }
+            }
+            state_machines.insert(name.to_string(), sm);
+        }
+        drop(wf_scope);
+
+        // ---- Function roles (least privilege per group) -------------------------------------
+        let sm_arns: Vec<Value<String>> = state_machines
+            .iter()
+            .map(|(n, h)| match (&key_store_condition, n.as_str()) {
+                (Some(c), "KeyStore") => c.if_or_none(h.reference()),
+                _ => h.reference(),
+            })
+            .collect();
+        let instance_arn = iam::arn_with("ec2", "instance/", instance.reference());
+        let mut cluster_statements = vec![
+            Statement::allow(&["cloudhsm:CreateHsm", "cloudhsm:DeleteHsm", "cloudhsm:InitializeCluster"]).on(cluster.reference()),
+            Statement::allow(&["cloudhsm:DescribeClusters", "cloudhsm:DescribeBackups"])
+                .on_any_resource("cloudhsm:Describe* actions have no resource-level permissions"),
+            Statement::allow(&["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"])
+                .on(trust_anchor.reference()),
+            Statement::allow(&["ssm:SendCommand"])
+                .on(doc_arn(&activate_doc))
+                .on(doc_arn(&refresh_doc))
+                .on(match &key_store_condition {
+                    Some(c) => c.if_or_none(Value::<String>::from_expr(doc_arn(&kmsuser_doc))).into_expr(),
+                    None => doc_arn(&kmsuser_doc),
+                })
+                .on(instance_arn),
+            Statement::allow(&["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:DescribeInstanceInformation"])
+                .on_any_resource("SSM command-status and instance-information reads have no resource-level permissions"),
+            // CloudHSM creates and deletes the HSM ENIs with the caller's EC2 permissions.
+            Statement::allow(&["ec2:CreateNetworkInterface"])
+                .on(iam::arn("ec2", "subnet/*"))
+                .on(iam::arn("ec2", "security-group/*"))
+                .on(iam::arn("ec2", "network-interface/*")),
+            Statement::allow(&["ec2:DeleteNetworkInterface", "ec2:CreateTags"]).on(iam::arn("ec2", "network-interface/*")),
+            Statement::allow(&["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"])
+                .on_any_resource("ec2:Describe* actions have no resource-level permissions"),
+        ];
+        if let Pki::AcmPrivateCa { arn } = &p.pki {
+            cluster_statements.push(
+                Statement::allow(&[
+                    "acm-pca:IssueCertificate",
+                    "acm-pca:GetCertificate",
+                    "acm-pca:GetCertificateAuthorityCertificate",
+                ])
+                .on(arn.clone()),
+            );
+        }
+        let mut keystore_statements = vec![
+            Statement::allow(&[
+                "kms:CreateCustomKeyStore",
+                "kms:ConnectCustomKeyStore",
+                "kms:DisconnectCustomKeyStore",
+                "kms:DeleteCustomKeyStore",
+                "kms:UpdateCustomKeyStore",
+                "kms:DescribeCustomKeyStores",
+                "kms:ListKeys",
+            ])
+            .on_any_resource(
+                "KMS custom key store actions and kms:ListKeys have no resource-level permissions",
+            ),
+            Statement::allow(&["kms:DescribeKey"]).on(iam::arn("kms", "key/*")),
+            Statement::allow(&["cloudhsm:DescribeClusters"])
+                .on_any_resource("cloudhsm:DescribeClusters has no resource-level permissions"),
+            Statement::allow(&[
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:TagResource",
+            ])
+            .on(kmsuser_secret_pattern),
+            Statement::allow(&["secretsmanager:GetSecretValue"]).on(trust_anchor.reference()),
+            Statement::allow(&["secretsmanager:GetRandomPassword"]).on_any_resource(
+                "secretsmanager:GetRandomPassword has no resource-level permissions",
+            ),
+        ];
+        if let Some(k) = &key_arn {
+            let use_key = ["kms:Decrypt", "kms:GenerateDataKey"];
+            cluster_statements.push(iam::grant_key_use_via(
+                k.clone(),
+                "secretsmanager",
+                &use_key,
+            ));
+            keystore_statements.push(iam::grant_key_use_via(
+                k.clone(),
+                "secretsmanager",
+                &use_key,
+            ));
+        }
+        let mut role_statements: IndexMap<&str, Vec<Statement>> = IndexMap::new();
+        role_statements.insert("bridge", vec![iam::grant_start_execution(&sm_arns)]);
+        role_statements.insert(
+            "preflight",
+            vec![Statement::allow(&[
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeNetworkInterfaces",
+                "cloudhsm:DescribeClusters",
+            ])
+            .on_any_resource(
+                "ec2:Describe* and cloudhsm:DescribeClusters have no resource-level permissions",
+            )],
+        );
+        role_statements.insert("cluster", cluster_statements);
+        if key_store_on {
+            role_statements.insert("keystore", keystore_statements);
+        }
+        role_statements.insert("respond", vec![]);
+        for (group, mut statements) in role_statements {
+            statements.insert(0, iam::grant_log_write(&[fn_logs[group].get_att("Arn")]));
+            let doc = PolicyDocument::new(statements);
+            for problem in doc.problems() {
+                me.error(format!("IAM policy of the `{group}` function: {problem}"));
+            }
+            let role = &fn_roles[group];
+            let rendered = Role {
+                assume_role_policy_document: Some(
+                    PolicyDocument::assume_role("lambda.amazonaws.com").to_expr(),
+                ),
+                description: Some(format!("CloudHSM deployment: `{group}` function").into()),
+                policies: Some(vec![InlinePolicy {
+                    policy_name: Some("Steps".into()),
+                    policy_document: Some(doc.to_expr()),
+                }]),
+                tags: Some(stack_tags()),
+                ..Default::default()
+            };
+            me.stack().replace_properties(role, &rendered);
+        }
+
+        // ---- Workflow custom resources ------------------------------------------------------
+        let bridge = fn_arn("bridge");
+        let mut init = CustomResource::new("Custom::ClusterInitialization", bridge.clone())
+            .timeout(3600)
+            .property("WorkflowArn", state_machines["Initialization"].reference())
+            .property("ClusterId", cluster_id.clone())
+            .property("SubnetIds", inputs.subnet_ids.clone())
+            .property("ClientInstanceId", instance.reference())
+            .property("AdminPasswordSecretArn", admin_password.reference())
+            .property("TrustAnchorSecretArn", trust_anchor.reference())
+            .property("ActivateDocument", activate_doc.reference())
+            .property("PkiMode", p.pki.mode());
+        match &p.pki {
+            Pki::BuiltIn => {}
+            Pki::AcmPrivateCa { arn } => init = init.property("AcmPcaArn", arn.clone()),
+            Pki::External {
+                signed_certificate,
+                trust_anchor,
+            } => {
+                init = init
+                    .property("ExternalSignedCertificate", signed_certificate.clone())
+                    .property("ExternalTrustAnchor", trust_anchor.clone())
+            }
+        }
+        let initialization = me.custom_resource("Initialization", init);
+        // The client must reach the HSMs before activation.
+        me.add_dependency(&initialization, &ingress);
+
+        let hsm_fleet = me.custom_resource(
+            "HsmFleet",
+            CustomResource::new("Custom::HsmFleet", bridge.clone())
+                .timeout(3600)
+                .property("WorkflowArn", state_machines["HsmFleet"].reference())
+                .property("ClusterId", cluster_id.clone())
+                .property("SubnetIds", inputs.subnet_ids.clone())
+                .property("HsmsPerSubnet", inputs.hsms_per_subnet.clone())
+                .property("ClientInstanceId", instance.reference())
+                .property("RefreshDocument", refresh_doc.reference())
+                .property("KeyStoreEnabled", key_store_flag.clone()),
+        );
+        me.add_dependency(&hsm_fleet, &initialization);
+
+        let key_store = if key_store_on {
+            let name = p
+                .key_store_name
+                .clone()
+                .unwrap_or_else(|| Value::pseudo(Pseudo::StackName));
+            let ks = me.custom_resource(
+                "KeyStore",
+                CustomResource::new("Custom::KeyStore", bridge)
+                    .timeout(3600)
+                    .property("WorkflowArn", state_machines["KeyStore"].reference())
+                    .property("ClusterId", cluster_id.clone())
+                    .property("KeyStoreName", name)
+                    .property("TrustAnchorSecretArn", trust_anchor.reference())
+                    .property("AdminPasswordSecretArn", admin_password.reference())
+                    .property("ClientInstanceId", instance.reference())
+                    .property("CreateKmsUserDocument", kmsuser_doc.reference())
+                    .property(
+                        "KmsUserSecretName",
+                        Value::sub("${AWS::StackName}/kmsuser-initial"),
+                    )
+                    .property(
+                        "RetainOnDelete",
+                        if p.retain_key_store_on_delete {
+                            "true"
+                        } else {
+                            "false"
+                        },
+                    ),
+            );
+            me.add_dependency(&ks, &hsm_fleet);
+            if let Some(c) = &key_store_condition {
+                me.set_condition(&ks, c);
+            }
+            Some(ks)
+        } else {
+            None
+        };
+
+        let path = me.path();
+        CloudHsmDeployment {
+            path,
+            cluster,
+            admin_password,
+            trust_anchor,
+            kms_key,
+            client_security_group: client_sg,
+            client_instance: instance,
+            client_role,
+            functions,
+            state_machines,
+            preflight,
+            initialization,
+            hsm_fleet,
+            key_store,
+            key_store_condition,
+        }
+    }
+}
+
+fn group_id(group: &str) -> String {
+    match group {
+        "keystore" => "KeyStore".into(),
+        g => {
+            let mut c = g.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Seconds each function may run (steps are short; waits happen in Step Functions).
+fn function_timeout(group: &str) -> i64 {
+    match group {
+        "preflight" => 120,
+        "cluster" | "keystore" => 300,
+        _ => 60,
+    }
+}
+
+/// A customer-managed key for secrets, logs and the client's volume; the key policy delegates to
+/// the account's IAM policies and lets CloudWatch Logs use it for this account's log groups.
+fn customer_managed_key(scope: &mut Scope<'_>) -> Handle<KmsKey> {
+    let policy = PolicyDocument::new(vec![
+        Statement::allow(&["kms:*"])
+            .sid("AccountAdministers")
+            .principal(Principal::account_root())
+            .on_any_resource("in a key policy `*` means this key"),
+        Statement::allow(&[
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ])
+        .sid("CloudWatchLogs")
+        .principal(Principal::Service("logs.amazonaws.com".into()))
+        .on_any_resource("in a key policy `*` means this key")
+        .condition(
+            "ArnLike",
+            "kms:EncryptionContext:aws:logs:arn",
+            Expr::sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+        ),
+    ]);
+    let key = scope.resource(
+        "Key",
+        KmsKey {
+            description: Some(Value::sub(
+                "CloudHSM deployment ${AWS::StackName}: secrets, logs, client volume",
+            )),
+            enable_key_rotation: Some(true.into()),
+            key_policy: Some(policy.to_expr()),
+            pending_window_in_days: Some(30.into()),
+            tags: Some(vec![Tag::new(
+                "CloudHsmStack",
+                Value::pseudo(Pseudo::StackName),
+            )]),
+        },
+    );
+    scope.set_removal_policy(&key, RemovalPolicy::Retain);
+    scope.resource(
+        "KeyAlias",
+        KmsAlias {
+            alias_name: Some(Value::sub("alias/${AWS::StackName}-cloudhsm")),
+            target_key_id: Some(key.reference()),
+        },
+    );
+    key
+}
+
+/// Installs the CloudHSM CLI (Client SDK 5). No secrets and no cluster specifics: the SSM
+/// documents configure the CLI and fetch secrets on the instance when they run.
+pub fn client_user_data() -> String {
+    [
+        "#!/bin/bash",
+        "# CloudHSM administration client: install the CloudHSM CLI. Holds no secrets.",
+        "set -euo pipefail",
+        "arch=$(uname -m)",
+        "for attempt in 1 2 3 4 5; do",
+        "  dnf install -y \"https://s3.amazonaws.com/cloudhsmv2-software/CloudHsmClient/Amzn2023/cloudhsm-cli-latest.amzn2023.${arch}.rpm\" && break",
+        "  sleep $((attempt * 10))",
+        "done",
+        "test -x /opt/cloudhsm/bin/cloudhsm-cli",
+        "",
+    ]
+    .join("\n")
+}
+
+/// Synth-time checks of the props, on every value known at synth (literals and parameter
+/// defaults). Each message says what is wrong and how to fix it.
+fn validate_props(scope: &mut Scope<'_>, p: &CloudHsmDeploymentProps) {
+    let i = &p.inputs;
+    let known = |s: &Scope<'_>, e: &Expr| s.known_value(e);
+    let subnets: Option<Vec<String>> = known(scope, i.subnet_ids.expr()).and_then(|v| {
+        v.as_array().map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+    });
+    let key_store = match &i.key_store {
+        KeyStore::Disabled => Some(false),
+        KeyStore::Enabled => Some(true),
+        KeyStore::When { flag, .. } => {
+            known(scope, flag.expr()).and_then(|v| v.as_str().map(|s| s == "true"))
+        }
+    };
+    let hsms = known(scope, i.hsms_per_subnet.expr()).and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    });
+    if let Some(s) = &subnets {
+        if s.is_empty() {
+            scope.error("SubnetIds is empty: give at least one subnet (one per Availability Zone), e.g. --subnet-ids subnet-0123456789abcdef0,subnet-…");
+        }
+        if s.len() > 10 {
+            scope.error(format!(
+                "SubnetIds has {} subnets; CloudHSM accepts at most 10 (one per Availability Zone)",
+                s.len()
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for id in s {
+            if !is_aws_id(id, "subnet-") {
+                scope.error(format!("SubnetIds: `{id}` is not a subnet id (expected `subnet-` and 8 to 17 hex digits)"));
+            }
+            if !seen.insert(id) {
+                scope.error(format!(
+                    "SubnetIds lists `{id}` twice; give each subnet once"
+                ));
+            }
+        }
+        if key_store == Some(true) && s.len() < 2 {
+            scope.error(format!(
+                "the key store needs HSMs in at least 2 Availability Zones but SubnetIds has {}: give 2 or more subnets, or disable the key store (EnableKeyStore=false)",
+                s.len()
+            ));
+        }
+    }
+    if let Some(n) = hsms {
+        if n < 0 {
+            scope.error(format!(
+                "HsmsPerSubnet is {n}: it cannot be negative (0 keeps the cluster without HSMs)"
+            ));
+        } else if n > 28 {
+            scope.error(format!(
+                "HsmsPerSubnet is {n}: the CloudHSM quota is 28 HSMs per cluster; use 28 or fewer"
+            ));
+        }
+        if key_store == Some(true) && n == 0 {
+            scope.error("the key store needs at least one HSM in each of 2 subnets but HsmsPerSubnet is 0: set HsmsPerSubnet ≥ 1 or disable the key store");
+        }
+    }
+    if let Some(v) = known(scope, i.vpc_id.expr()).and_then(|v| v.as_str().map(str::to_string)) {
+        if !is_aws_id(&v, "vpc-") {
+            scope.error(format!(
+                "VpcId `{v}` is not a VPC id (expected `vpc-` and 8 to 17 hex digits)"
+            ));
+        }
+    }
+    if let Some(v) =
+        known(scope, i.client_subnet_id.expr()).and_then(|v| v.as_str().map(str::to_string))
+    {
+        if !is_aws_id(&v, "subnet-") {
+            scope.error(format!("ClientSubnetId `{v}` is not a subnet id (expected `subnet-` and 8 to 17 hex digits)"));
+        }
+    }
+    if let Some(days) = known(scope, i.backup_retention_days.expr()).and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }) {
+        if !(7..=379).contains(&days) {
+            scope.error(format!("BackupRetentionDays is {days}: CloudHSM keeps backups 7 to 379 days; pick a value in that range"));
+        }
+    }
+    if let Some(t) = known(scope, i.hsm_type.expr()).and_then(|v| v.as_str().map(str::to_string)) {
+        if t != "hsm2m.medium" && t != "hsm1.medium" {
+            scope.error(format!(
+                "HsmType `{t}` is not a CloudHSM type; use hsm2m.medium"
+            ));
+        }
+    }
+    if let Some(m) =
+        known(scope, i.cluster_mode.expr()).and_then(|v| v.as_str().map(str::to_string))
+    {
+        if m != "FIPS" && m != "NON_FIPS" {
+            scope.error(format!(
+                "ClusterMode `{m}` is invalid; use FIPS or NON_FIPS"
+            ));
+        }
+    }
+    if !LOG_RETENTION_DAYS.contains(&p.log_retention_days) {
+        scope.error(format!(
+            "log_retention_days {} is not a CloudWatch Logs retention; use one of {}",
+            p.log_retention_days,
+            LOG_RETENTION_DAYS
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Pki::AcmPrivateCa { arn } = &p.pki {
+        if let Some(a) = arn.as_lit().and_then(|v| v.as_str()) {
+            if !a.starts_with("arn:")
+                || !a.contains(":acm-pca:")
+                || !a.contains(":certificate-authority/")
+            {
+                scope.error(format!("AcmPrivateCa arn `{a}` is not an ACM Private CA ARN (arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id>)"));
+            }
+        }
+    }
+    if p.code.sha256.len() != 64 || !p.code.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        scope.error(format!(
+            "the Lambda asset hash `{}` is not a SHA-256 hex digest",
+            p.code.sha256
+        ));
+    }
+}
+
+fn is_aws_id(v: &str, prefix: &str) -> bool {
+    v.strip_prefix(prefix)
+        .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
