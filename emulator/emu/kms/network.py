@@ -90,17 +90,21 @@ def create_connection_infrastructure(
         source_groups=[{"GroupId": cluster.security_group_id}],
         vpc_id=cluster.vpc_id,
     )
-    enis = []
-    for subnet_id in cluster.subnet_mapping.values():
-        subnet = ec2.get_subnet(subnet_id)
-        eni = ec2.create_network_interface(
-            subnet=subnet,
-            private_ip_address=_free_ip(ec2, subnet, store_id),
-            group_ids=[group.id, cluster.security_group_id],
-            description=f"KMS managed ENI for cluster {cluster.cluster_id}",
-        )
-        eni.requester_managed = True
-        enis.append(eni.id)
+    enis: list[str] = []
+    try:
+        for subnet_id in cluster.subnet_mapping.values():
+            subnet = ec2.get_subnet(subnet_id)
+            eni = ec2.create_network_interface(
+                subnet=subnet,
+                private_ip_address=_free_ip(ec2, subnet, store_id),
+                group_ids=[group.id, cluster.security_group_id],
+                description=f"KMS managed ENI for cluster {cluster.cluster_id}",
+            )
+            eni.requester_managed = True
+            enis.append(eni.id)
+    except BaseException:
+        remove_connection_infrastructure(account_id, region, group.id, enis)
+        raise
     return group.id, enis
 
 

@@ -176,6 +176,13 @@ def _finish_connect(store: CustomKeyStore) -> None:
         store.state, store.error_code = "FAILED", code
         return
     assert cluster is not None
+    try:
+        store.security_group_id, store.eni_ids = network.create_connection_infrastructure(
+            store.account_id, store.region, store.id, cluster
+        )
+    except StopIteration:  # a subnet filled up between the check and the allocation
+        store.state, store.error_code = "FAILED", "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
+        return
     password = kmsuser.new_password()
     store.sessions_on = kmsuser.rotate_and_open_sessions(cluster, password)
     store.password = password
@@ -185,9 +192,6 @@ def _finish_connect(store: CustomKeyStore) -> None:
         custom_key_store_id=store.id,
         cluster_id=store.cluster_id,
         value=password,
-    )
-    store.security_group_id, store.eni_ids = network.create_connection_infrastructure(
-        store.account_id, store.region, store.id, cluster
     )
     store.state, store.error_code = "CONNECTED", None
 
