@@ -15,6 +15,7 @@ Control routes (JSON):
   GET/POST /_emu/cloudhsm/quotas    {"clusters_per_region": 4, "hsms_per_region": 6, "hsms_per_cluster": 28}
   GET/POST /_emu/cloudhsm/settings  {"allow_hsm1_medium": false}
   GET      /_emu/cloudhsm/hsm-users?cluster_id=...[&account=...&region=...]
+  POST     /_emu/cloudhsm/hsm-side   drive the HSM side for tests (see _hsm_side_call)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from emu import clock, control
 from . import models
 
 _installed = False
+_sessions: dict[str, Any] = {}  # sessions opened through /_emu/cloudhsm/hsm-side
 
 
 def _account_region(query: dict[str, str]) -> tuple[str, str]:
@@ -47,6 +49,63 @@ def _update(target: dict[str, Any], body: dict[str, Any], kind: type) -> tuple[i
     return 200, dict(target)
 
 
+def _hsm_side_call(body: dict[str, Any]) -> tuple[int, Any]:
+    """Drive the HSM side without an EC2 client (tests). The client is "in" the security groups
+    ``security_group_ids``; session commands log in as ``login`` {username, role, password},
+    run, and log out – like the CLI's single-command mode. Returns {"ok": true, "data": ...} or
+    {"ok": false, "code", "message"}."""
+    from . import hsm_side
+    from .hsm_side import HsmSideError
+
+    account, region = _account_region(body)
+    cluster_id = body.get("cluster_id", "")
+    op = body.get("op")
+    try:
+        reached = hsm_side.reachable_hsms(account, region, cluster_id, body.get("security_group_ids") or [])
+        if body.get("hsms") is not None:  # the client is configured with only these (-a IP)
+            wanted = set(body["hsms"])
+            reached = [h for h in reached if h.eni_ip in wanted or h.hsm_id in wanted]
+        if op == "reachable":
+            data: Any = [h.hsm_id for h in reached]
+        elif op == "cluster_activate":
+            hsm_side.cluster_activate(account, region, cluster_id, reached, body.get("password"),
+                                      body.get("trust_anchor"))
+            data = "Cluster activation successful"
+        elif op == "user_list":
+            data = hsm_side.user_list(account, region, cluster_id, reached)
+        elif op == "session_open":  # an interactive session that stays logged in
+            who = body.get("login") or {}
+            session = hsm_side.login(account, region, cluster_id, reached, who.get("username"),
+                                     who.get("role"), who.get("password"))
+            key = str(len(_sessions) + 1)
+            _sessions[key] = session
+            data = {"session": key}
+        elif op == "session_close":
+            hsm_side.logout(_sessions.pop(str(body.get("session")), None))
+            data = "Logged out"
+        elif op in ("login", "user_create", "user_change_password", "user_delete"):
+            who = body.get("login") or {}
+            session = hsm_side.login(account, region, cluster_id, reached, who.get("username"),
+                                     who.get("role"), who.get("password"))
+            try:
+                if op == "login":
+                    data = {"username": session.username, "role": session.role}
+                elif op == "user_create":
+                    data = hsm_side.user_create(session, body.get("username"), body.get("role"), body.get("password"))
+                elif op == "user_change_password":
+                    data = hsm_side.user_change_password(session, body.get("username"), body.get("role"),
+                                                         body.get("password"))
+                else:
+                    data = hsm_side.user_delete(session, body.get("username"), body.get("role"))
+            finally:
+                hsm_side.logout(session)
+        else:
+            return 400, {"error": f"unknown op {op!r}"}
+    except HsmSideError as exc:
+        return 200, {"ok": False, "code": exc.code, "message": exc.message}
+    return 200, {"ok": True, "data": data}
+
+
 def _register_routes() -> None:
     @control.route("GET", "cloudhsm/quotas")
     def get_quotas(body, query):
@@ -65,6 +124,10 @@ def _register_routes() -> None:
     def set_settings(body, query):
         with models.LOCK:
             return _update(models.settings, body, bool)
+
+    @control.route("POST", "cloudhsm/hsm-side")
+    def hsm_side_call(body, query):
+        return _hsm_side_call(body)
 
     @control.route("GET", "cloudhsm/hsm-users")
     def hsm_users(body, query):
@@ -114,3 +177,4 @@ def reset() -> None:
         models.quotas.update(models.QUOTA_DEFAULTS)
         models.settings.clear()
         models.settings.update(models.SETTINGS_DEFAULTS)
+        _sessions.clear()
