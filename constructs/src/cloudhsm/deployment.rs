@@ -177,6 +177,9 @@ impl CloudHsmDeployment {
                 ..Default::default()
             },
         );
+        // Deleted with the stack (architecture contract); a later restore from backup needs the
+        // password, so copy it out first if you keep backups beyond the stack.
+        secrets.set_removal_policy(&admin_password, RemovalPolicy::Destroy);
         secrets.set_removal_policy(&trust_anchor, RemovalPolicy::Retain);
         drop(secrets);
 
@@ -200,6 +203,7 @@ impl CloudHsmDeployment {
                     ..Default::default()
                 },
             );
+            f.set_removal_policy(&log, RemovalPolicy::Destroy);
             // The role's statements are filled in once every resource it needs exists.
             let role = f.resource("Role", Role::default());
             let function = f.resource(
@@ -492,6 +496,7 @@ impl CloudHsmDeployment {
                     ..Default::default()
                 },
             );
+            w.set_removal_policy(&log, RemovalPolicy::Destroy);
             let mut statements = Vec::new();
             if !invoked.is_empty() {
                 statements.push(iam::grant_invoke(&invoked));

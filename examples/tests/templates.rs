@@ -1,0 +1,564 @@
+//! Assertions over the synthesized example templates.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn counts(t: &Value) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in t["Resources"].as_object().unwrap().values() {
+        *m.entry(r["Type"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+fn expected(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+const COMMON: [(&str, usize); 13] = [
+    ("AWS::CloudHSM::Cluster", 1),
+    ("AWS::EC2::Instance", 1),
+    ("AWS::IAM::InstanceProfile", 1),
+    ("AWS::Lambda::Function", 5),
+    ("AWS::Logs::LogGroup", 8),
+    ("AWS::IAM::Role", 9),
+    ("AWS::SSM::Document", 3),
+    ("AWS::SecretsManager::Secret", 2),
+    ("AWS::StepFunctions::StateMachine", 3),
+    ("Custom::ClusterInitialization", 1),
+    ("Custom::HsmFleet", 1),
+    ("Custom::KeyStore", 1),
+    ("Custom::Preflight", 1),
+];
+
+#[test]
+fn resource_counts_by_type() {
+    let mut dev = expected(&COMMON);
+    dev.insert("AWS::EC2::SecurityGroup".into(), 1);
+    dev.insert("AWS::EC2::SecurityGroupIngress".into(), 1);
+    assert_eq!(counts(&synth("dev")), dev);
+    let mut prod = dev.clone();
+    prod.insert("AWS::KMS::Key".into(), 1);
+    prod.insert("AWS::KMS::Alias".into(), 1);
+    assert_eq!(counts(&synth("production")), prod);
+    // Embedded: key store disabled (no keystore function, log group, role, workflow, custom
+    // resource), plus the platform's own security group, ingress and IAM policy.
+    let emb = expected(&[
+        ("AWS::CloudHSM::Cluster", 1),
+        ("AWS::EC2::Instance", 1),
+        ("AWS::EC2::SecurityGroup", 2),
+        ("AWS::EC2::SecurityGroupIngress", 2),
+        ("AWS::IAM::InstanceProfile", 1),
+        ("AWS::IAM::Policy", 1),
+        ("AWS::IAM::Role", 8),
+        ("AWS::Lambda::Function", 4),
+        ("AWS::Logs::LogGroup", 6),
+        ("AWS::SSM::Document", 3),
+        ("AWS::SecretsManager::Secret", 2),
+        ("AWS::StepFunctions::StateMachine", 2),
+        ("Custom::ClusterInitialization", 1),
+        ("Custom::HsmFleet", 1),
+        ("Custom::Preflight", 1),
+    ]);
+    assert_eq!(counts(&synth("embedded")), emb);
+}
+
+#[test]
+fn parameters_and_outputs_have_exact_names() {
+    for app in ["dev", "production"] {
+        let t = synth(app);
+        let params: Vec<&str> = t["Parameters"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            params,
+            [
+                "VpcId",
+                "SubnetIds",
+                "HsmsPerSubnet",
+                "ClientSubnetId",
+                "EnableKeyStore",
+                "HsmType",
+                "ClusterMode",
+                "BackupRetentionDays",
+                "ClientInstanceType"
+            ]
+        );
+        assert_eq!(
+            t["Parameters"]["SubnetIds"]["Type"],
+            "List<AWS::EC2::Subnet::Id>"
+        );
+        assert_eq!(t["Parameters"]["VpcId"]["Type"], "AWS::EC2::VPC::Id");
+        assert_eq!(
+            t["Parameters"]["ClientSubnetId"]["Type"],
+            "AWS::EC2::Subnet::Id"
+        );
+        assert_eq!(t["Parameters"]["HsmsPerSubnet"]["MinValue"], 0);
+        assert_eq!(t["Parameters"]["HsmType"]["Default"], "hsm2m.medium");
+        assert_eq!(t["Parameters"]["BackupRetentionDays"]["MinValue"], 7);
+        assert_eq!(t["Parameters"]["BackupRetentionDays"]["MaxValue"], 379);
+        assert_eq!(
+            t["Parameters"]["EnableKeyStore"]["AllowedValues"],
+            json!(["true", "false"])
+        );
+        let outputs: Vec<&str> = t["Outputs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                "ClusterId",
+                "ClusterSecurityGroupId",
+                "AdminPasswordSecretArn",
+                "TrustAnchorSecretArn",
+                "ClientInstanceId",
+                "KeyStoreId"
+            ]
+        );
+        assert_eq!(t["Outputs"]["KeyStoreId"]["Condition"], "KeyStoreEnabled");
+        assert_eq!(
+            t["Conditions"]["KeyStoreEnabled"],
+            json!({"Fn::Equals": [{"Ref": "EnableKeyStore"}, "true"]})
+        );
+        let (cluster_id, _) = one_of_type(&t, "AWS::CloudHSM::Cluster");
+        assert_eq!(
+            t["Outputs"]["ClusterId"]["Value"],
+            json!({"Fn::GetAtt": [cluster_id, "ClusterId"]})
+        );
+        assert_eq!(
+            t["Outputs"]["ClusterSecurityGroupId"]["Value"],
+            json!({"Fn::GetAtt": [cluster_id, "SecurityGroup"]})
+        );
+    }
+    assert_eq!(synth("dev")["Parameters"]["HsmsPerSubnet"]["Default"], "1");
+    assert_eq!(
+        synth("dev")["Parameters"]["EnableKeyStore"]["Default"],
+        "false"
+    );
+    assert_eq!(
+        synth("production")["Parameters"]["HsmsPerSubnet"]["Default"],
+        "2"
+    );
+    assert_eq!(
+        synth("production")["Parameters"]["EnableKeyStore"]["Default"],
+        "true"
+    );
+}
+
+#[test]
+fn cluster_properties_and_order() {
+    let t = synth("dev");
+    let (cluster_id, c) = one_of_type(&t, "AWS::CloudHSM::Cluster");
+    let p = &c["Properties"];
+    assert_eq!(p["HsmType"], json!({"Ref": "HsmType"}));
+    assert_eq!(p["Mode"], json!({"Ref": "ClusterMode"}));
+    assert_eq!(p["SubnetIds"], json!({"Ref": "SubnetIds"}));
+    assert_eq!(
+        p["BackupRetentionPolicy"],
+        json!({"Type": "DAYS", "Value": {"Ref": "BackupRetentionDays"}})
+    );
+    let (pre_id, pre) = one_of_type(&t, "Custom::Preflight");
+    assert_eq!(c["DependsOn"], json!([pre_id]));
+    assert_eq!(pre["Properties"]["ServiceTimeout"], "300");
+    let props: Vec<&str> = pre["Properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        props,
+        [
+            "ServiceToken",
+            "ServiceTimeout",
+            "VpcId",
+            "SubnetIds",
+            "HsmsPerSubnet",
+            "ClientSubnetId",
+            "KeyStoreEnabled",
+            "HsmType"
+        ]
+    );
+    let (init_id, init) = one_of_type(&t, "Custom::ClusterInitialization");
+    let (fleet_id, fleet) = one_of_type(&t, "Custom::HsmFleet");
+    let (_, ks) = one_of_type(&t, "Custom::KeyStore");
+    let (ingress_id, _) = one_of_type(&t, "AWS::EC2::SecurityGroupIngress");
+    assert_eq!(init["DependsOn"], json!([ingress_id]));
+    assert_eq!(fleet["DependsOn"], json!([init_id]));
+    assert_eq!(ks["DependsOn"], json!([fleet_id]));
+    assert_eq!(ks["Condition"], "KeyStoreEnabled");
+    for cr in [init, fleet, ks] {
+        assert_eq!(cr["Properties"]["ServiceTimeout"], "3600");
+        assert_eq!(
+            cr["Properties"]["ClusterId"],
+            json!({"Fn::GetAtt": [cluster_id, "ClusterId"]})
+        );
+        assert!(cr["Properties"]["WorkflowArn"]["Ref"]
+            .as_str()
+            .unwrap()
+            .contains("StateMachine"));
+        assert!(cr["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap()
+            .contains("Bridge"));
+    }
+    let init_props: Vec<&str> = init["Properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        init_props,
+        [
+            "ServiceToken",
+            "ServiceTimeout",
+            "WorkflowArn",
+            "ClusterId",
+            "SubnetIds",
+            "ClientInstanceId",
+            "AdminPasswordSecretArn",
+            "TrustAnchorSecretArn",
+            "ActivateDocument",
+            "PkiMode"
+        ]
+    );
+    assert_eq!(init["Properties"]["PkiMode"], "BuiltIn");
+    let fleet_props: Vec<&str> = fleet["Properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fleet_props,
+        [
+            "ServiceToken",
+            "ServiceTimeout",
+            "WorkflowArn",
+            "ClusterId",
+            "SubnetIds",
+            "HsmsPerSubnet",
+            "ClientInstanceId",
+            "RefreshDocument",
+            "KeyStoreEnabled"
+        ]
+    );
+    assert_eq!(
+        fleet["Properties"]["KeyStoreEnabled"],
+        json!({"Fn::If": ["KeyStoreEnabled", "true", "false"]})
+    );
+    let ks_props: Vec<&str> = ks["Properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        ks_props,
+        [
+            "ServiceToken",
+            "ServiceTimeout",
+            "WorkflowArn",
+            "ClusterId",
+            "KeyStoreName",
+            "TrustAnchorSecretArn",
+            "AdminPasswordSecretArn",
+            "ClientInstanceId",
+            "CreateKmsUserDocument",
+            "KmsUserSecretName",
+            "RetainOnDelete"
+        ]
+    );
+    assert_eq!(
+        ks["Properties"]["KmsUserSecretName"],
+        json!({"Fn::Sub": "${AWS::StackName}/kmsuser-initial"})
+    );
+}
+
+#[test]
+fn client_instance_is_hardened() {
+    for app in examples::APPS {
+        let t = synth(app);
+        let (_, i) = one_of_type(&t, "AWS::EC2::Instance");
+        let p = &i["Properties"];
+        assert_eq!(
+            p["MetadataOptions"]["HttpTokens"], "required",
+            "{app}: IMDSv2 only"
+        );
+        assert_eq!(p["MetadataOptions"]["HttpPutResponseHopLimit"], 1);
+        assert_eq!(
+            p["NetworkInterfaces"][0]["AssociatePublicIpAddress"], false,
+            "{app}: no public IP"
+        );
+        assert_eq!(
+            p["BlockDeviceMappings"][0]["Ebs"]["Encrypted"], true,
+            "{app}: encrypted volume"
+        );
+        assert_eq!(
+            p["ImageId"],
+            "{{resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64}}"
+        );
+        let user_data = p["UserData"]["Fn::Base64"]
+            .as_str()
+            .expect("literal user data");
+        assert!(
+            user_data.contains("cloudhsm-cli-latest.amzn2023"),
+            "installs the CloudHSM CLI"
+        );
+        for forbidden in ["password", "Password", "secretsmanager", "PIN"] {
+            assert!(
+                !user_data.contains(forbidden),
+                "{app}: user data mentions {forbidden}"
+            );
+        }
+        let (_, role) = t["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.contains("ClientRole"))
+            .unwrap();
+        assert_eq!(
+            role["Properties"]["ManagedPolicyArns"],
+            json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"}])
+        );
+    }
+    // Production encrypts the volume with its customer-managed key.
+    let t = synth("production");
+    let (key_id, key) = one_of_type(&t, "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    assert_eq!(key["DeletionPolicy"], "Retain");
+    let (_, i) = one_of_type(&t, "AWS::EC2::Instance");
+    assert_eq!(
+        i["Properties"]["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"],
+        json!({"Fn::GetAtt": [key_id, "Arn"]})
+    );
+    for (_, s) in resources_of_type(&t, "AWS::SecretsManager::Secret") {
+        assert_eq!(
+            s["Properties"]["KmsKeyId"],
+            json!({"Fn::GetAtt": [key_id, "Arn"]})
+        );
+    }
+    for (_, l) in resources_of_type(&t, "AWS::Logs::LogGroup") {
+        assert_eq!(
+            l["Properties"]["KmsKeyId"],
+            json!({"Fn::GetAtt": [key_id, "Arn"]})
+        );
+        assert_eq!(l["Properties"]["RetentionInDays"], 365);
+    }
+}
+
+#[test]
+fn client_reaches_hsms_through_native_ingress() {
+    let t = synth("dev");
+    let (cluster_id, _) = one_of_type(&t, "AWS::CloudHSM::Cluster");
+    let (sg_id, _) = one_of_type(&t, "AWS::EC2::SecurityGroup");
+    let (_, ing) = one_of_type(&t, "AWS::EC2::SecurityGroupIngress");
+    assert_eq!(
+        ing["Properties"],
+        json!({
+            "GroupId": {"Fn::GetAtt": [cluster_id, "SecurityGroup"]},
+            "IpProtocol": "tcp", "FromPort": 2223, "ToPort": 2225,
+            "SourceSecurityGroupId": {"Fn::GetAtt": [sg_id, "GroupId"]},
+            "Description": "CloudHSM administration client"
+        })
+    );
+}
+
+#[test]
+fn secrets_generated_and_trust_anchor_retained() {
+    let t = synth("dev");
+    let secrets = resources_of_type(&t, "AWS::SecretsManager::Secret");
+    let (_, admin) = secrets
+        .iter()
+        .find(|(k, _)| k.contains("AdminPassword"))
+        .unwrap();
+    assert_eq!(
+        admin["Properties"]["GenerateSecretString"],
+        json!({"PasswordLength": 32, "ExcludePunctuation": true, "IncludeSpace": false, "RequireEachIncludedType": true})
+    );
+    assert!(admin["Properties"].get("SecretString").is_none());
+    assert_eq!(admin["DeletionPolicy"], "Delete");
+    let (_, anchor) = secrets
+        .iter()
+        .find(|(k, _)| k.contains("TrustAnchor"))
+        .unwrap();
+    assert_eq!(anchor["DeletionPolicy"], "Retain");
+    assert_eq!(anchor["UpdateReplacePolicy"], "Retain");
+}
+
+#[test]
+fn functions_share_one_asset_and_name_their_group() {
+    let t = synth("dev");
+    let mut handlers = Vec::new();
+    for (_, f) in resources_of_type(&t, "AWS::Lambda::Function") {
+        let p = &f["Properties"];
+        assert_eq!(p["Runtime"], "provided.al2023");
+        assert_eq!(p["Architectures"], json!(["arm64"]));
+        assert_eq!(
+            p["Code"]["S3Bucket"],
+            json!({"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"})
+        );
+        let key = p["Code"]["S3Key"].as_str().unwrap();
+        assert_eq!(
+            key,
+            format!("{}.zip", examples::AppOptions::for_tests().code.sha256)
+        );
+        assert!(
+            p.get("Environment").is_none(),
+            "no environment: nothing secret can leak through it"
+        );
+        assert!(p["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap()
+            .contains("LogGroup"));
+        handlers.push(p["Handler"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        handlers,
+        ["bridge", "preflight", "cluster", "keystore", "respond"]
+    );
+}
+
+#[test]
+fn state_machines_get_definitions_and_scoped_roles() {
+    let t = synth("dev");
+    for (id, sm) in resources_of_type(&t, "AWS::StepFunctions::StateMachine") {
+        let p = &sm["Properties"];
+        assert!(
+            p["Definition"]["StartAt"].is_string(),
+            "{id}: Definition is an ASL object"
+        );
+        assert_eq!(p["StateMachineType"], "STANDARD");
+        assert_eq!(p["LoggingConfiguration"]["IncludeExecutionData"], false);
+        // Every ${Var} in the definition has a substitution.
+        let text = p["Definition"].to_string();
+        for var in [
+            "ClusterFunctionArn",
+            "KeyStoreFunctionArn",
+            "RespondFunctionArn",
+        ] {
+            if text.contains(&format!("${{{var}}}")) {
+                assert!(
+                    p["DefinitionSubstitutions"].get(var).is_some(),
+                    "{id}: missing substitution {var}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn embedded_app_uses_cluster_handles() {
+    let t = synth("embedded");
+    let (cluster_id, _) = one_of_type(&t, "AWS::CloudHSM::Cluster");
+    let ingresses = resources_of_type(&t, "AWS::EC2::SecurityGroupIngress");
+    let (_, app_ingress) = ingresses
+        .iter()
+        .find(|(k, _)| k.starts_with("PaymentsApi"))
+        .unwrap();
+    assert_eq!(
+        app_ingress["Properties"]["GroupId"],
+        json!({"Fn::GetAtt": [cluster_id, "SecurityGroup"]})
+    );
+    assert!(
+        app_ingress["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("PaymentsApiSecurityGroup")
+    );
+    let (_, policy) = one_of_type(&t, "AWS::IAM::Policy");
+    let admin_id = t["Resources"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.contains("AdminPassword"))
+        .unwrap();
+    assert_eq!(
+        policy["Properties"]["PolicyDocument"]["Statement"][0],
+        json!({"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": {"Ref": admin_id}})
+    );
+    assert!(policy["Properties"]["Roles"][0]["Ref"]
+        .as_str()
+        .unwrap()
+        .starts_with("PaymentsApiRole"));
+    assert_eq!(
+        t["Outputs"]["HsmClusterId"]["Value"],
+        json!({"Fn::GetAtt": [cluster_id, "ClusterId"]})
+    );
+    assert_eq!(
+        t["Outputs"]["HsmClusterArn"]["Value"],
+        json!({"Ref": cluster_id})
+    );
+    assert!(
+        t.get("Conditions").is_none(),
+        "key store disabled: no condition"
+    );
+}
+
+#[test]
+fn function_roles_are_least_privilege() {
+    let t = synth("dev");
+    let role = |group: &str| {
+        let (_, r) = t["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with(&format!("HsmFunctions{group}Role")))
+            .unwrap();
+        r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let actions = |stmts: &[Value]| -> Vec<String> {
+        stmts
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                _ => vec![],
+            })
+            .collect()
+    };
+    assert_eq!(
+        actions(&role("Respond")),
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+    );
+    assert_eq!(
+        actions(&role("Bridge")),
+        [
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "states:StartExecution"
+        ]
+    );
+    let bridge = role("Bridge");
+    assert_eq!(
+        bridge[1]["Resource"].as_array().unwrap().len(),
+        3,
+        "the three state machines"
+    );
+    assert!(bridge[1]["Resource"][2]["Fn::If"][0] == "KeyStoreEnabled");
+    let cluster = role("Cluster");
+    let (cluster_id, _) = one_of_type(&t, "AWS::CloudHSM::Cluster");
+    assert_eq!(
+        cluster[1],
+        json!({"Effect": "Allow", "Action": ["cloudhsm:CreateHsm", "cloudhsm:DeleteHsm", "cloudhsm:InitializeCluster"], "Resource": {"Ref": cluster_id}})
+    );
+    assert!(!actions(&role("Preflight"))
+        .iter()
+        .filter(|a| !a.starts_with("logs:"))
+        .any(|a| a.contains("Create") || a.contains("Delete")));
+}
