@@ -1,0 +1,59 @@
+//! `Resource: "*"` only for actions that have no resource-level permissions (documented list).
+
+use serde_json::{json, Value};
+
+/// Actions that support no resource-level permissions (IAM service authorization reference).
+pub const UNSCOPABLE: [&str; 23] = [
+    "cloudhsm:DescribeClusters",
+    "cloudhsm:DescribeBackups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeNetworkInterfaces",
+    "ssm:GetCommandInvocation",
+    "ssm:ListCommandInvocations",
+    "ssm:DescribeInstanceInformation",
+    "kms:CreateCustomKeyStore",
+    "kms:ConnectCustomKeyStore",
+    "kms:DisconnectCustomKeyStore",
+    "kms:DeleteCustomKeyStore",
+    "kms:UpdateCustomKeyStore",
+    "kms:DescribeCustomKeyStores",
+    "kms:ListKeys",
+    "secretsmanager:GetRandomPassword",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+];
+const ALSO_UNSCOPABLE: [&str; 2] = ["logs:DescribeResourcePolicies", "logs:DescribeLogGroups"];
+
+pub fn check(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, s) in crate::identity_statements(t) {
+        let star = crate::as_list(&s["Resource"])
+            .iter()
+            .any(|r| r.as_str() == Some("*"));
+        if !star {
+            continue;
+        }
+        for a in crate::as_list(&s["Action"]) {
+            let a = a.as_str().unwrap_or_default();
+            if !UNSCOPABLE.contains(&a) && !ALSO_UNSCOPABLE.contains(&a) {
+                out.push(format!(
+                    "{id}: `{a}` on Resource \"*\"; scope it to the resources it needs"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn flags_scopable_action_on_star() {
+    let t = json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "ec2:DescribeVpcs"], "Resource": "*"}]}}]}}}});
+    assert_eq!(check(&t), ["R: `secretsmanager:GetSecretValue` on Resource \"*\"; scope it to the resources it needs"]);
+}
