@@ -14,7 +14,6 @@ fn synth_errors(
     let mut root = stack.root();
     let d = CloudHsmDeployment::new(&mut root, "Hsm", props);
     add_standard_outputs(&mut root, &d);
-    drop(root);
     let mut app = App::new();
     app.add_stack(stack);
     match app.synth() {
@@ -151,7 +150,6 @@ fn literal_inputs_are_checked_too() {
         "Hsm",
         CloudHsmDeploymentProps::new(inputs, placeholder_code("x")),
     );
-    drop(root);
     let lines = stack.validate().unwrap_err().lines();
     assert_eq!(
         lines,

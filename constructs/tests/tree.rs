@@ -66,7 +66,6 @@ fn paths_tree_and_metadata() {
         },
     );
     assert_eq!(g.path(), "Demo/App/Logs/Resource");
-    drop(root);
     let mut app = App::new();
     app.add_stack(stack);
     let out = app.synth().unwrap();
@@ -117,7 +116,6 @@ fn all_errors_collected_with_paths() {
         },
     );
     c.error("props are wrong: fix them");
-    drop(root);
     let err = stack.validate().unwrap_err();
     let lines = err.lines();
     let role_id = logical_id_for(&["C", "Role"]);
@@ -169,7 +167,6 @@ fn parameters_known_values_and_defaults() {
         Some(serde_json::json!(3))
     );
     assert_eq!(root.known_value(none.value().expr()), None);
-    drop(root);
     stack.set_parameter_default("Vpc", "vpc-12345678").unwrap();
     assert_eq!(
         stack.known_value(none.value().expr()),
@@ -195,7 +192,6 @@ fn removal_policy_dependencies_conditions_render() {
     root.set_removal_policy(&b, RemovalPolicy::Retain);
     root.set_condition(&c, &cond);
     root.add_property_override(&c, "Tags.Deep", serde_json::json!(1));
-    drop(root);
     let t = stack.synth_template().unwrap().to_json();
     assert_eq!(
         t["Resources"]["A"]["DependsOn"],

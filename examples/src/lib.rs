@@ -93,7 +93,6 @@ fn standard_stack(
     let mut root = stack.root();
     let hsm = CloudHsmDeployment::new(&mut root, "Hsm", props);
     add_standard_outputs(&mut root, &hsm);
-    drop(root);
     let mut app = App::new();
     app.add_stack(stack);
     app
@@ -211,7 +210,6 @@ pub fn embedded(opts: &AppOptions) -> App {
             roles: Some(vec![role.reference()]),
         },
     );
-    drop(app_scope);
     root.output(
         "PaymentsApiSecurityGroupId",
         app_sg.get_att("GroupId"),
@@ -236,7 +234,6 @@ pub fn embedded(opts: &AppOptions) -> App {
         "CloudHSM cluster ARN",
         None,
     );
-    drop(root);
     let mut app = App::new();
     app.add_stack(stack);
     app

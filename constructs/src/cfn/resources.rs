@@ -1,9 +1,9 @@
 //! Typed properties (L1) for the resource types the constructs use.
 //!
 //! Field names are the CloudFormation property names in snake_case; `rename_all = "PascalCase"`
-//! gives the template names back. Every field is optional here: required properties are checked
-//! against the CloudFormation registry schemas bundled with cfn-lint by
-//! `tests/schema_conformance.rs`, and cfn-lint runs over every synthesized template.
+//! gives the template names back. Every field is optional here: cfn-lint checks property names,
+//! types and required properties over every synthesized template, and
+//! `tests/schema_conformance.rs` checks types and attributes against the registry schemas.
 
 use indexmap::IndexMap;
 use serde::Serialize;

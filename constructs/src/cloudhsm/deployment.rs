@@ -181,7 +181,6 @@ impl CloudHsmDeployment {
         // password, so copy it out first if you keep backups beyond the stack.
         secrets.set_removal_policy(&admin_password, RemovalPolicy::Destroy);
         secrets.set_removal_policy(&trust_anchor, RemovalPolicy::Retain);
-        drop(secrets);
 
         // ---- Lambda functions -------------------------------------------------------------
         let code = me.file_asset(p.code.clone());
@@ -240,7 +239,6 @@ impl CloudHsmDeployment {
             fn_logs.insert(group.into(), log);
             fn_roles.insert(group.into(), role);
         }
-        drop(fn_scope);
         let fn_arn = |g: &str| functions[g].get_att("Arn");
 
         // ---- Preflight (synchronous custom resource) --------------------------------------
@@ -278,7 +276,6 @@ impl CloudHsmDeployment {
             },
         );
         cluster_scope.add_dependency(&cluster, &preflight);
-        drop(cluster_scope);
         let cluster_id = cluster.get_att("ClusterId");
         let cluster_sg = cluster.get_att("SecurityGroup");
 
@@ -406,7 +403,6 @@ impl CloudHsmDeployment {
                 ..Default::default()
             },
         );
-        drop(client);
 
         // ---- SSM documents ----------------------------------------------------------------
         let docs = client_documents();
@@ -430,7 +426,6 @@ impl CloudHsmDeployment {
         if let Some(c) = &key_store_condition {
             doc_scope.set_condition(&kmsuser_doc, c);
         }
-        drop(doc_scope);
         let doc_arn = |d: &Handle<SsmDocument>| iam::arn_with("ssm", "document/", d.reference());
 
         // ---- State machines ---------------------------------------------------------------
@@ -560,7 +555,6 @@ impl CloudHsmDeployment {
             }
             state_machines.insert(name.to_string(), sm);
         }
-        drop(wf_scope);
 
         // ---- Function roles (least privilege per group) -------------------------------------
         let sm_arns: Vec<Value<String>> = state_machines

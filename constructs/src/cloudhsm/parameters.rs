@@ -175,7 +175,6 @@ impl StackParameters {
                 )],
             },
         );
-        drop(root);
         stack.set_metadata(
             "AWS::CloudFormation::Interface",
             json!({
