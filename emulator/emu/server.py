@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
 import threading
 import uuid
@@ -93,6 +94,16 @@ def reset_all() -> None:
     for module in _installed:
         if hasattr(module, "reset"):
             module.reset()
+
+
+def shutdown_packages() -> None:
+    """Stop child processes packages started (Lambda runtimes, ...) before exiting."""
+    for module in _installed:
+        if hasattr(module, "shutdown"):
+            try:
+                module.shutdown()
+            except Exception as err:  # keep shutting the others down
+                print(f"emulator: {module.__name__}.shutdown failed: {err}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +327,8 @@ def serve(host: str, port_number: int, scale: float, durations: dict | None = No
           seed: int = 0) -> None:
     """Run in the foreground until interrupted."""
     server = start(host, port_number, scale, durations, seed)
+    # SIGTERM (how tests and CI stop us) must still run the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"emulator: listening on http://{host}:{port_number} (time scale {scale})",
           file=sys.stderr, flush=True)
     try:
@@ -324,3 +337,4 @@ def serve(host: str, port_number: int, scale: float, durations: dict | None = No
         pass
     finally:
         server.shutdown()
+        shutdown_packages()

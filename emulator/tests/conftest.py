@@ -127,7 +127,8 @@ API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
 echo "init handler=${_HANDLER}"
 while true; do
   HEADERS=$(mktemp)
-  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
+  # A real runtime exits when the Runtime API goes away; so does this one.
+  EVENT=$(curl -sSf -D "$HEADERS" "$API/invocation/next") || exit 1
   REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
   rm -f "$HEADERS"
   handle "$EVENT" > /tmp/out.$$ 2>/tmp/err.$$

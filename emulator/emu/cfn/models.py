@@ -154,7 +154,8 @@ class MotoModel(ResourceModel):
             LogicalId=ctx.logical_id, StackId=ctx.stack_id, ResourceType=ctx.resource_type)
         instance.cf_resource_type = ctx.resource_type
         instance.logical_resource_id = ctx.logical_id
-        return Resource(physical_id=str(instance.physical_resource_id), handle=instance)
+        physical_id = getattr(instance, "physical_resource_id", None) or ctx.physical_name
+        return Resource(physical_id=str(physical_id), handle=instance)
 
     def wait_ready(self, ctx: Context, resource: Resource) -> None:
         is_created = getattr(resource.handle, "is_created", None)

@@ -205,17 +205,22 @@ class Secret(ResourceModel):
 
 
 class SecurityGroupEgress(ResourceModel):
+    direction = "egress"
+    peer = "Destination"
+
     def _args(self, ctx: Context) -> dict[str, Any]:
         props = ctx.properties
-        group = props.get("GroupId")
+        group = props.get("GroupId") or props.get("GroupName")
         if not group or not props.get("IpProtocol"):
             raise ResourceFailed("Properties validation failed: GroupId and IpProtocol are required")
         ip_ranges = [{"CidrIp": props["CidrIp"], "Description": props.get("Description")}] \
             if props.get("CidrIp") else []
-        source_groups = [{"GroupId": props["DestinationSecurityGroupId"]}] \
-            if props.get("DestinationSecurityGroupId") else []
-        prefix_lists = [{"PrefixListId": props["DestinationPrefixListId"]}] \
-            if props.get("DestinationPrefixListId") else []
+        source_groups = [{"GroupId": props[f"{self.peer}SecurityGroupId"]}] \
+            if props.get(f"{self.peer}SecurityGroupId") else []
+        if props.get(f"{self.peer}SecurityGroupName"):
+            source_groups.append({"GroupName": props[f"{self.peer}SecurityGroupName"]})
+        prefix_lists = [{"PrefixListId": props[f"{self.peer}PrefixListId"]}] \
+            if props.get(f"{self.peer}PrefixListId") else []
         if not (ip_ranges or source_groups or prefix_lists or props.get("CidrIpv6")):
             raise ResourceFailed("Properties validation failed: a destination is required")
         return dict(group_name_or_id=group, ip_protocol=str(props["IpProtocol"]),
@@ -229,7 +234,8 @@ class SecurityGroupEgress(ResourceModel):
         args = self._args(ctx)
         backend = ec2_backends[ctx.account_id][ctx.region]
         try:
-            rules, _ = backend.authorize_security_group_egress(**args)
+            authorize = getattr(backend, f"authorize_security_group_{self.direction}")
+            rules, _ = authorize(**args)
         except Exception as err:
             message = getattr(err, "message", None) or str(err)
             raise ResourceFailed(f"{message} (Service: AmazonEC2)") from err
@@ -241,13 +247,22 @@ class SecurityGroupEgress(ResourceModel):
 
         args = dict(resource.handle)
         try:
-            ec2_backends[ctx.account_id][ctx.region].revoke_security_group_egress(**args)
+            backend = ec2_backends[ctx.account_id][ctx.region]
+            getattr(backend, f"revoke_security_group_{self.direction}")(**args)
         except Exception as err:
             if "NotFound" not in type(err).__name__:
                 raise
+
+
+class SecurityGroupIngress(SecurityGroupEgress):
+    """moto's model has no physical id and no delete; ours revokes the rule on delete."""
+
+    direction = "ingress"
+    peer = "Source"
 
 
 def install() -> None:
     register("AWS::StepFunctions::StateMachine", StateMachine())
     register("AWS::SecretsManager::Secret", Secret())
     register("AWS::EC2::SecurityGroupEgress", SecurityGroupEgress())
+    register("AWS::EC2::SecurityGroupIngress", SecurityGroupIngress())

@@ -292,6 +292,12 @@ def reset() -> None:
         sandbox.kill()
 
 
+def shutdown() -> None:
+    """Kill every runtime process and remove unpacked code (the emulator is exiting)."""
+    reset()
+    shutil.rmtree(CODE_ROOT, ignore_errors=True)
+
+
 def stats() -> dict[str, Any]:
     with _lock:
         return {"processes": len(_all), "alive": sum(1 for s in _all if s.alive),
