@@ -11,13 +11,9 @@ from __future__ import annotations
 
 
 def install() -> None:
-    from moto.core.config import default_user_config
+    from . import iam_policies, instances, routes, ssm_run  # noqa: F401  (routes register)
 
-    from . import instances, routes, ssm_run  # noqa: F401  (routes register on import)
-
-    # Instance roles attach AWS managed policies (AmazonSSMManagedInstanceCore); moto only knows
-    # them when asked to load them (~0.1 s per account).
-    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+    iam_policies.install()
 
     instances.install()
     ssm_run.install()

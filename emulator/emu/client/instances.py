@@ -37,7 +37,8 @@ class Node:
     instance: Any  # moto Instance
     account_id: str
     region: str
-    online_at: float  # real time the current boot completes (inf while stopped)
+    online_at: float  # real time the current boot is due to complete (inf while stopped)
+    online: bool = False  # booted: filesystem ready, agent running
     booted_once: bool = False
     user_data_done: bool = False
     registered: bool = False
@@ -63,7 +64,7 @@ def state_name(n: Node) -> str:
 
 
 def is_online(n: Node) -> bool:
-    return state_name(n) == "running" and clock.now() >= n.online_at
+    return state_name(n) == "running" and n.online
 
 
 def security_group_ids(instance: Any) -> list[str]:
@@ -181,10 +182,11 @@ def _boot_complete(instance_id: str, gen: int) -> None:
     n = node(instance_id)
     if n is None or gen != _generation or state_name(n) != "running":
         return
+    box = ensure_sandbox(n)
     n.online_at = min(n.online_at, clock.now())
+    n.online = True
     first = not n.booted_once
     n.booted_once = True
-    box = ensure_sandbox(n)
     is_managed(n)
     if first and not n.user_data_done:
         n.user_data_done = True
@@ -215,6 +217,7 @@ def _run_user_data(n: Node, box: sandbox.Sandbox, text: str) -> None:
 
 def _schedule_boot(n: Node) -> None:
     delay = clock.real_seconds(clock.nominal("ec2.instance_boot"))
+    n.online = False
     n.online_at = clock.now() + delay
     if n.timer is not None:
         n.timer.cancel()
@@ -246,6 +249,7 @@ def on_stop(instance: Any) -> None:
     n = node(instance.id)
     if n is None:
         return
+    n.online = False
     n.online_at = float("inf")
     if n.timer is not None:
         n.timer.cancel()

@@ -29,6 +29,7 @@ invocation fail with ``exit_code`` / ``stdout`` / ``stderr`` instead of running 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import threading
 import time
@@ -616,6 +617,25 @@ def install() -> None:
     def b_get_commands_by_instance_id(self: Any, instance_id: str) -> list[Any]:
         return [c for c in self._commands
                 if isinstance(c, EmuCommand) and c.invocation(instance_id) is not None]
+
+    # AWS::SSM::Document: CloudFormation defaults DocumentFormat to JSON and accepts Content as a
+    # JSON object; moto passes DocumentFormat None (→ "Invalid document format None") and
+    # hashes Content as a string.
+    from moto.ssm.models import Document
+
+    original_cfn_create = Document.create_from_cloudformation_json.__func__
+
+    def cfn_create(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                   region_name: str, **kwargs: Any) -> Any:
+        spec = dict(cloudformation_json)
+        properties = dict(spec.get("Properties") or {})
+        properties.setdefault("DocumentFormat", "JSON")
+        if isinstance(properties.get("Content"), (dict, list)):
+            properties["Content"] = json.dumps(properties["Content"])
+        spec["Properties"] = properties
+        return original_cfn_create(cls, resource_name, spec, account_id, region_name, **kwargs)
+
+    Document.create_from_cloudformation_json = classmethod(cfn_create)
 
     SimpleSystemManagerResponse.send_command = r_send_command
     SimpleSystemManagerResponse.get_command_invocation = r_get_command_invocation
