@@ -24,7 +24,12 @@ pub const KEYSTORE_FN: &str = "${KeyStoreFunctionArn}";
 pub const RESPOND_FN: &str = "${RespondFunctionArn}";
 
 /// Steps that bound the wait loops they sit in (they raise `WaitTimeout`).
-pub const STATUS_STEPS: &[&str] = &["ClusterStatus", "CommandStatus", "HsmsGone", "KeyStoreStatus"];
+pub const STATUS_STEPS: &[&str] = &[
+    "ClusterStatus",
+    "CommandStatus",
+    "HsmsGone",
+    "KeyStoreStatus",
+];
 
 /// The steps each function serves; must match `handlers` (`cluster::STEPS`, `keystore::STEPS`).
 pub const CLUSTER_STEPS: &[&str] = &[
@@ -129,14 +134,27 @@ fn respond_states() -> Vec<State> {
 
 fn by_request_type(name: &str, create: &str, update: &str, delete: &str) -> State {
     Choice::new(name)
-        .when(Condition::string_equals("$.Event.RequestType", "Create"), create)
-        .when(Condition::string_equals("$.Event.RequestType", "Update"), update)
+        .when(
+            Condition::string_equals("$.Event.RequestType", "Create"),
+            create,
+        )
+        .when(
+            Condition::string_equals("$.Event.RequestType", "Update"),
+            update,
+        )
         .default(delete)
         .into()
 }
 
 /// Run a client document on the instance and wait for it.
-fn client_command(name: &str, document_prop: &str, parameters: Value, then: &str) -> Vec<State> {
+/// `optional`: resource properties passed as document parameters when the resource has them.
+fn client_command(
+    name: &str,
+    document_prop: &str,
+    parameters: Value,
+    optional: &[&str],
+    then: &str,
+) -> Vec<State> {
     let status = format!("{name}Status");
     let mut v: Vec<State> = vec![guarded(
         name,
@@ -146,21 +164,40 @@ fn client_command(name: &str, document_prop: &str, parameters: Value, then: &str
             "Document.$": prop(document_prop),
             "InstanceId.$": prop("ClientInstanceId"),
             "Parameters": parameters,
+            "OptionalParameters": optional,
         }),
         "$.Command",
     )
     .next(status.as_str())
     .into()];
-    v.extend(wait_loop(&status, CLUSTER_FN, "CommandStatus", json!({"For": name}), then));
+    v.extend(wait_loop(
+        &status,
+        CLUSTER_FN,
+        "CommandStatus",
+        json!({"For": name}),
+        then,
+    ));
     v
 }
 
 /// Delete every HSM of the cluster and wait until they are gone.
 fn delete_all_hsms(then: &str) -> Vec<State> {
-    let mut v: Vec<State> = vec![guarded("DeleteAllHsms", CLUSTER_FN, "DeleteAllHsms", json!({}), "$.Deleted")
-        .next("HsmsGone")
-        .into()];
-    v.extend(wait_loop("HsmsGone", CLUSTER_FN, "HsmsGone", json!({}), then));
+    let mut v: Vec<State> = vec![guarded(
+        "DeleteAllHsms",
+        CLUSTER_FN,
+        "DeleteAllHsms",
+        json!({}),
+        "$.Deleted",
+    )
+    .next("HsmsGone")
+    .into()];
+    v.extend(wait_loop(
+        "HsmsGone",
+        CLUSTER_FN,
+        "HsmsGone",
+        json!({}),
+        then,
+    ));
     v
 }
 
@@ -180,14 +217,35 @@ fn build(comment: &str, start: &str, states: Vec<State>) -> StateMachineDefiniti
 /// CSR in `Data.ClusterCsr`; the update that supplies the certificate finishes. Delete removes
 /// every HSM (the native cluster resource is deleted after it).
 pub fn initialization() -> StateMachineDefinition {
-    let mut s: Vec<State> = vec![by_request_type("RequestType", "CreateFirstHsm", "CreateFirstHsm", "DeleteAllHsms")];
+    let mut s: Vec<State> = vec![by_request_type(
+        "RequestType",
+        "CreateFirstHsm",
+        "CreateFirstHsm",
+        "DeleteAllHsms",
+    )];
     s.push(
-        guarded("CreateFirstHsm", CLUSTER_FN, "CreateFirstHsm", json!({}), "$.FirstHsm")
-            .next("FirstHsmActive")
+        guarded(
+            "CreateFirstHsm",
+            CLUSTER_FN,
+            "CreateFirstHsm",
+            json!({}),
+            "$.FirstHsm",
+        )
+        .next("FirstHsmActive")
+        .into(),
+    );
+    s.extend(wait_loop(
+        "FirstHsmActive",
+        CLUSTER_FN,
+        "ClusterStatus",
+        json!({"For": "FirstHsmActive"}),
+        "SignCsr",
+    ));
+    s.push(
+        guarded("SignCsr", CLUSTER_FN, "SignCsr", json!({}), "$.Signed")
+            .next("CertificatePending")
             .into(),
     );
-    s.extend(wait_loop("FirstHsmActive", CLUSTER_FN, "ClusterStatus", json!({"For": "FirstHsmActive"}), "SignCsr"));
-    s.push(guarded("SignCsr", CLUSTER_FN, "SignCsr", json!({}), "$.Signed").next("CertificatePending").into());
     s.push(
         Choice::new("CertificatePending")
             .comment("External PKI without a signed certificate yet: publish the CSR and finish")
@@ -196,19 +254,40 @@ pub fn initialization() -> StateMachineDefinition {
             .into(),
     );
     s.push(
-        guarded("InitializeCluster", CLUSTER_FN, "InitializeCluster", json!({}), "$.Initialize")
-            .next("Initialized")
-            .into(),
+        guarded(
+            "InitializeCluster",
+            CLUSTER_FN,
+            "InitializeCluster",
+            json!({}),
+            "$.Initialize",
+        )
+        .next("Initialized")
+        .into(),
     );
-    s.extend(wait_loop("Initialized", CLUSTER_FN, "ClusterStatus", json!({"For": "Initialized"}), "StoreTrustAnchor"));
+    s.extend(wait_loop(
+        "Initialized",
+        CLUSTER_FN,
+        "ClusterStatus",
+        json!({"For": "Initialized"}),
+        "StoreTrustAnchor",
+    ));
     s.push(
-        guarded("StoreTrustAnchor", CLUSTER_FN, "StoreTrustAnchor", json!({}), "$.TrustAnchor")
-            .next("AlreadyActive")
-            .into(),
+        guarded(
+            "StoreTrustAnchor",
+            CLUSTER_FN,
+            "StoreTrustAnchor",
+            json!({}),
+            "$.TrustAnchor",
+        )
+        .next("AlreadyActive")
+        .into(),
     );
     s.push(
         Choice::new("AlreadyActive")
-            .when(Condition::string_equals("$.Poll.ClusterState", "ACTIVE"), RESPOND)
+            .when(
+                Condition::string_equals("$.Poll.ClusterState", "ACTIVE"),
+                RESPOND,
+            )
             .default("Activate")
             .into(),
     );
@@ -220,9 +299,16 @@ pub fn initialization() -> StateMachineDefinition {
             "AdminPasswordSecretArn.$": prop("AdminPasswordSecretArn"),
             "TrustAnchorSecretArn.$": prop("TrustAnchorSecretArn"),
         }),
+        &[],
         "ClusterActive",
     ));
-    s.extend(wait_loop("ClusterActive", CLUSTER_FN, "ClusterStatus", json!({"For": "Active"}), RESPOND));
+    s.extend(wait_loop(
+        "ClusterActive",
+        CLUSTER_FN,
+        "ClusterStatus",
+        json!({"For": "Active"}),
+        RESPOND,
+    ));
     s.extend(delete_all_hsms(RESPOND));
     s.extend(respond_states());
     build("CloudHSM cluster initialization", "RequestType", s)
@@ -232,7 +318,13 @@ fn map_over(name: &str, items: &str, task_step: &str, next: &str) -> State {
     Map::new(name)
         .items_path(items)
         .item_selector(json!({"Event.$": "$.Event", "Item.$": "$$.Map.Item.Value"}))
-        .item_processor(Graph::new(task_step).state(step(task_step, CLUSTER_FN, task_step, json!({}), "$.Result")))
+        .item_processor(Graph::new(task_step).state(step(
+            task_step,
+            CLUSTER_FN,
+            task_step,
+            json!({}),
+            "$.Result",
+        )))
         .max_concurrency(0)
         .discard_result()
         .catch(Catch::all(RESPOND))
@@ -244,11 +336,36 @@ fn map_over(name: &str, items: &str, task_step: &str, next: &str) -> State {
 /// (parallel Map) → create the missing ones (parallel Map) → wait until every AZ has its count
 /// ACTIVE → refresh the client configuration. Delete: delete every HSM, wait until gone.
 pub fn hsm_fleet() -> StateMachineDefinition {
-    let mut s: Vec<State> = vec![by_request_type("RequestType", "PlanFleet", "PlanFleet", "DeleteAllHsms")];
-    s.push(guarded("PlanFleet", CLUSTER_FN, "PlanFleet", json!({}), "$.Plan").next("DeleteHsms").into());
-    s.push(map_over("DeleteHsms", "$.Plan.Deletes", "DeleteHsm", "CreateHsms"));
-    s.push(map_over("CreateHsms", "$.Plan.Creates", "CreateHsm", "FleetReady"));
-    s.extend(wait_loop("FleetReady", CLUSTER_FN, "ClusterStatus", json!({"For": "Fleet"}), "AnyHsm"));
+    let mut s: Vec<State> = vec![by_request_type(
+        "RequestType",
+        "PlanFleet",
+        "PlanFleet",
+        "DeleteAllHsms",
+    )];
+    s.push(
+        guarded("PlanFleet", CLUSTER_FN, "PlanFleet", json!({}), "$.Plan")
+            .next("DeleteHsms")
+            .into(),
+    );
+    s.push(map_over(
+        "DeleteHsms",
+        "$.Plan.Deletes",
+        "DeleteHsm",
+        "CreateHsms",
+    ));
+    s.push(map_over(
+        "CreateHsms",
+        "$.Plan.Creates",
+        "CreateHsm",
+        "FleetReady",
+    ));
+    s.extend(wait_loop(
+        "FleetReady",
+        CLUSTER_FN,
+        "ClusterStatus",
+        json!({"For": "Fleet"}),
+        "AnyHsm",
+    ));
     s.push(
         Choice::new("AnyHsm")
             .comment("With no HSM there is nothing for the client to connect to")
@@ -260,6 +377,8 @@ pub fn hsm_fleet() -> StateMachineDefinition {
         "RefreshClient",
         "RefreshDocument",
         json!({"ClusterId.$": prop("ClusterId")}),
+        // A replaced client also gets the trust anchor when the resource names its secret.
+        &["TrustAnchorSecretArn"],
         RESPOND,
     ));
     s.extend(delete_all_hsms(RESPOND));
@@ -272,11 +391,22 @@ pub fn hsm_fleet() -> StateMachineDefinition {
 /// handling) → delete the initial password secret. Update: rename. Delete: refuse when KMS keys
 /// remain (unless RetainOnDelete), else disconnect → wait → DeleteCustomKeyStore.
 pub fn key_store() -> StateMachineDefinition {
-    let mut s: Vec<State> = vec![by_request_type("RequestType", "EnsureKmsUserSecret", "UpdateKeyStore", "KeyStoreKeys")];
+    let mut s: Vec<State> = vec![by_request_type(
+        "RequestType",
+        "EnsureKmsUserSecret",
+        "UpdateKeyStore",
+        "KeyStoreKeys",
+    )];
     s.push(
-        guarded("EnsureKmsUserSecret", KEYSTORE_FN, "EnsureKmsUserSecret", json!({}), "$.KmsUser")
-            .next("CreateKmsUser")
-            .into(),
+        guarded(
+            "EnsureKmsUserSecret",
+            KEYSTORE_FN,
+            "EnsureKmsUserSecret",
+            json!({}),
+            "$.KmsUser",
+        )
+        .next("CreateKmsUser")
+        .into(),
     );
     s.extend(client_command(
         "CreateKmsUser",
@@ -285,52 +415,114 @@ pub fn key_store() -> StateMachineDefinition {
             "ClusterId.$": prop("ClusterId"),
             "AdminPasswordSecretArn.$": prop("AdminPasswordSecretArn"),
             "KmsUserSecretArn.$": "$.KmsUser.SecretArn",
+            "TrustAnchorSecretArn.$": prop("TrustAnchorSecretArn"),
         }),
+        &[],
         "CreateKeyStore",
     ));
     s.push(
-        guarded("CreateKeyStore", KEYSTORE_FN, "CreateKeyStore", json!({}), "$.KeyStore")
-            .next("ConnectKeyStore")
-            .into(),
+        guarded(
+            "CreateKeyStore",
+            KEYSTORE_FN,
+            "CreateKeyStore",
+            json!({}),
+            "$.KeyStore",
+        )
+        .next("ConnectKeyStore")
+        .into(),
     );
     s.push(
-        guarded("ConnectKeyStore", KEYSTORE_FN, "ConnectKeyStore", json!({}), "$.Connect")
-            .next("Connected")
-            .into(),
+        guarded(
+            "ConnectKeyStore",
+            KEYSTORE_FN,
+            "ConnectKeyStore",
+            json!({}),
+            "$.Connect",
+        )
+        .next("Connected")
+        .into(),
     );
-    s.extend(wait_loop("Connected", KEYSTORE_FN, "KeyStoreStatus", json!({"For": "Connected"}), "DeleteKmsUserSecret"));
+    s.extend(wait_loop(
+        "Connected",
+        KEYSTORE_FN,
+        "KeyStoreStatus",
+        json!({"For": "Connected"}),
+        "DeleteKmsUserSecret",
+    ));
     s.push(
-        guarded("UpdateKeyStore", KEYSTORE_FN, "UpdateKeyStore", json!({}), "$.KeyStore")
-            .next(RESPOND)
-            .into(),
+        guarded(
+            "UpdateKeyStore",
+            KEYSTORE_FN,
+            "UpdateKeyStore",
+            json!({}),
+            "$.KeyStore",
+        )
+        .next(RESPOND)
+        .into(),
     );
     s.push(
-        guarded("KeyStoreKeys", KEYSTORE_FN, "KeyStoreKeys", json!({}), "$.KeyStore")
-            .next("StoreToDelete")
-            .into(),
+        guarded(
+            "KeyStoreKeys",
+            KEYSTORE_FN,
+            "KeyStoreKeys",
+            json!({}),
+            "$.KeyStore",
+        )
+        .next("StoreToDelete")
+        .into(),
     );
     s.push(
         Choice::new("StoreToDelete")
-            .when(Condition::boolean_equals("$.KeyStore.Found", false), "DeleteKmsUserSecret")
-            .when(Condition::boolean_equals("$.KeyStore.Retain", true), "DeleteKmsUserSecret")
+            .when(
+                Condition::boolean_equals("$.KeyStore.Found", false),
+                "DeleteKmsUserSecret",
+            )
+            .when(
+                Condition::boolean_equals("$.KeyStore.Retain", true),
+                "DeleteKmsUserSecret",
+            )
             .default("DisconnectKeyStore")
             .into(),
     );
     s.push(
-        guarded("DisconnectKeyStore", KEYSTORE_FN, "DisconnectKeyStore", json!({}), "$.Disconnect")
-            .next("Disconnected")
-            .into(),
+        guarded(
+            "DisconnectKeyStore",
+            KEYSTORE_FN,
+            "DisconnectKeyStore",
+            json!({}),
+            "$.Disconnect",
+        )
+        .next("Disconnected")
+        .into(),
     );
-    s.extend(wait_loop("Disconnected", KEYSTORE_FN, "KeyStoreStatus", json!({"For": "Disconnected"}), "DeleteKeyStore"));
+    s.extend(wait_loop(
+        "Disconnected",
+        KEYSTORE_FN,
+        "KeyStoreStatus",
+        json!({"For": "Disconnected"}),
+        "DeleteKeyStore",
+    ));
     s.push(
-        guarded("DeleteKeyStore", KEYSTORE_FN, "DeleteKeyStore", json!({}), "$.Deleted")
-            .next("DeleteKmsUserSecret")
-            .into(),
+        guarded(
+            "DeleteKeyStore",
+            KEYSTORE_FN,
+            "DeleteKeyStore",
+            json!({}),
+            "$.Deleted",
+        )
+        .next("DeleteKmsUserSecret")
+        .into(),
     );
     s.push(
-        guarded("DeleteKmsUserSecret", KEYSTORE_FN, "DeleteKmsUserSecret", json!({}), "$.KmsUserSecret")
-            .next(RESPOND)
-            .into(),
+        guarded(
+            "DeleteKmsUserSecret",
+            KEYSTORE_FN,
+            "DeleteKmsUserSecret",
+            json!({}),
+            "$.KmsUserSecret",
+        )
+        .next(RESPOND)
+        .into(),
     );
     s.extend(respond_states());
     build("KMS custom key store", "RequestType", s)

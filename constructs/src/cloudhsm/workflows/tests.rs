@@ -22,7 +22,12 @@ fn all_states(def: &Value) -> Vec<(String, Value, bool)> {
             if let Some(p) = st.get("ItemProcessor") {
                 walk(p, true, out);
             }
-            for b in st.get("Branches").and_then(Value::as_array).into_iter().flatten() {
+            for b in st
+                .get("Branches")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 walk(b, in_map, out);
             }
         }
@@ -41,11 +46,21 @@ fn successors(st: &Value, with_catch: bool) -> Vec<String> {
     if let Some(d) = st.get("Default").and_then(Value::as_str) {
         v.push(d.to_string());
     }
-    for c in st.get("Choices").and_then(Value::as_array).into_iter().flatten() {
+    for c in st
+        .get("Choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         v.push(c["Next"].as_str().unwrap().to_string());
     }
     if with_catch {
-        for c in st.get("Catch").and_then(Value::as_array).into_iter().flatten() {
+        for c in st
+            .get("Catch")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             v.push(c["Next"].as_str().unwrap().to_string());
         }
     }
@@ -67,7 +82,12 @@ fn reachable(states: &BTreeMap<String, Value>, from: &str, with_catch: bool) -> 
 }
 
 fn top(def: &Value) -> BTreeMap<String, Value> {
-    def["States"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    def["States"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn step_of(st: &Value) -> Option<&str> {
@@ -83,7 +103,12 @@ fn only_the_three_substitution_variables_are_used() {
     ] {
         for v in def.substitution_variables() {
             assert!(
-                ["ClusterFunctionArn", "KeyStoreFunctionArn", "RespondFunctionArn"].contains(&v.as_str()),
+                [
+                    "ClusterFunctionArn",
+                    "KeyStoreFunctionArn",
+                    "RespondFunctionArn"
+                ]
+                .contains(&v.as_str()),
                 "{name}: unexpected variable {v}"
             );
         }
@@ -97,9 +122,13 @@ fn every_task_retries_transient_and_lambda_errors_with_backoff_and_jitter() {
             if st["Type"] != "Task" {
                 continue;
             }
-            let retry = st["Retry"].as_array().unwrap_or_else(|| panic!("{m}/{name}: no Retry"));
+            let retry = st["Retry"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{m}/{name}: no Retry"));
             let covers = |e: &str| {
-                retry.iter().find(|r| r["ErrorEquals"].as_array().unwrap().iter().any(|x| x == e))
+                retry
+                    .iter()
+                    .find(|r| r["ErrorEquals"].as_array().unwrap().iter().any(|x| x == e))
             };
             for e in [
                 "Transient",
@@ -119,7 +148,14 @@ fn every_task_retries_transient_and_lambda_errors_with_backoff_and_jitter() {
                 for e in r["ErrorEquals"].as_array().unwrap() {
                     let e = e.as_str().unwrap();
                     assert!(
-                        !["InvalidInput", "ResourceFailed", "WaitTimeout", "Conflict", "States.ALL"].contains(&e),
+                        ![
+                            "InvalidInput",
+                            "ResourceFailed",
+                            "WaitTimeout",
+                            "Conflict",
+                            "States.ALL"
+                        ]
+                        .contains(&e),
                         "{m}/{name} retries {e}"
                     );
                 }
@@ -142,9 +178,15 @@ fn every_task_has_a_catch_path_to_respond() {
                 continue;
             }
             if ty == "Task" || ty == "Map" || ty == "Parallel" {
-                let catch = st["Catch"].as_array().unwrap_or_else(|| panic!("{m}/{name}: no Catch"));
+                let catch = st["Catch"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{m}/{name}: no Catch"));
                 let last = catch.last().unwrap();
-                assert_eq!(last["ErrorEquals"], serde_json::json!(["States.ALL"]), "{m}/{name}");
+                assert_eq!(
+                    last["ErrorEquals"],
+                    serde_json::json!(["States.ALL"]),
+                    "{m}/{name}"
+                );
                 assert_eq!(last["Next"], "Respond", "{m}/{name}");
                 assert_eq!(last["ResultPath"], "$.Error", "{m}/{name}");
             }
@@ -163,7 +205,8 @@ fn every_path_ends_in_respond() {
     for (m, def) in machines() {
         let states = top(&def);
         for (name, st) in &states {
-            let ends = st.get("End").and_then(Value::as_bool).unwrap_or(false) || st["Type"] == "Fail";
+            let ends =
+                st.get("End").and_then(Value::as_bool).unwrap_or(false) || st["Type"] == "Fail";
             if ends {
                 assert!(
                     name == "Respond" || name == "ResponseNotDelivered",
@@ -172,11 +215,17 @@ fn every_path_ends_in_respond() {
             }
             assert_ne!(st["Type"], "Succeed", "{m}/{name}");
             if name != "Respond" && name != "ResponseNotDelivered" {
-                assert!(reachable(&states, name, false).contains("Respond"), "{m}: {name} never reaches Respond");
+                assert!(
+                    reachable(&states, name, false).contains("Respond"),
+                    "{m}: {name} never reaches Respond"
+                );
             }
         }
         assert_eq!(states["Respond"]["Resource"], RESPOND_FN);
-        assert_eq!(states["Respond"]["Parameters"]["Execution.$"], "$$.Execution.Id");
+        assert_eq!(
+            states["Respond"]["Parameters"]["Execution.$"],
+            "$$.Execution.Id"
+        );
     }
 }
 
@@ -194,16 +243,23 @@ fn every_loop_is_bounded_by_a_status_step() {
                 continue;
             }
             let bounded = on_cycle.iter().any(|n| {
-                states[n]["Type"] == "Task" && step_of(&states[n]).is_some_and(|s| STATUS_STEPS.contains(&s))
+                states[n]["Type"] == "Task"
+                    && step_of(&states[n]).is_some_and(|s| STATUS_STEPS.contains(&s))
             });
-            assert!(bounded, "{m}: loop through {name} ({on_cycle:?}) has no bounding status step");
+            assert!(
+                bounded,
+                "{m}: loop through {name} ({on_cycle:?}) has no bounding status step"
+            );
         }
         for (name, st) in &states {
             if st["Type"] == "Wait" {
                 assert_eq!(st["SecondsPath"], "$.Poll.Wait", "{m}/{name}");
                 let next = &states[st["Next"].as_str().unwrap()];
                 assert!(STATUS_STEPS.contains(&step_of(next).unwrap()), "{m}/{name}");
-                assert!(next["Parameters"].get("For").is_some() || step_of(next) == Some("HsmsGone"), "{m}/{name}");
+                assert!(
+                    next["Parameters"].get("For").is_some() || step_of(next) == Some("HsmsGone"),
+                    "{m}/{name}"
+                );
                 assert_eq!(next["ResultPath"], "$.Poll", "{m}/{name}");
             }
         }
@@ -238,7 +294,10 @@ fn no_secret_values_in_parameters() {
             Value::Object(o) => {
                 for (k, val) in o {
                     let key = k.trim_end_matches(".$").to_ascii_lowercase();
-                    if ["password", "pin", "secret", "credential", "privatekey"].iter().any(|w| key.contains(w)) {
+                    if ["password", "pin", "secret", "credential", "privatekey"]
+                        .iter()
+                        .any(|w| key.contains(w))
+                    {
                         assert!(
                             key.ends_with("secretarn") || key.ends_with("secretname"),
                             "{m}/{state}: parameter {k} looks like a secret value; pass an ARN"
@@ -247,7 +306,8 @@ fn no_secret_values_in_parameters() {
                     if k.ends_with(".$") {
                         let path = val.as_str().unwrap().to_ascii_lowercase();
                         assert!(
-                            !path.contains("secretstring") && !path.contains("password") || path.ends_with("arn"),
+                            !path.contains("secretstring") && !path.contains("password")
+                                || path.ends_with("arn"),
                             "{m}/{state}: {k} reads {path}"
                         );
                     } else {
@@ -284,9 +344,18 @@ fn initialization_paths() {
     // The CSR is signed right after the first HSM is ACTIVE (SignCsr fetches it itself).
     assert_eq!(s["FirstHsmActiveDone"]["Choices"][0]["Next"], "SignCsr");
     assert_eq!(s["Activate"]["Parameters"]["Step"], "RunClientCommand");
-    let params = s["Activate"]["Parameters"]["Parameters"].as_object().unwrap();
+    let params = s["Activate"]["Parameters"]["Parameters"]
+        .as_object()
+        .unwrap();
     let keys: Vec<&str> = params.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["ClusterId.$", "AdminPasswordSecretArn.$", "TrustAnchorSecretArn.$"]);
+    assert_eq!(
+        keys,
+        [
+            "ClusterId.$",
+            "AdminPasswordSecretArn.$",
+            "TrustAnchorSecretArn.$"
+        ]
+    );
     // The trust anchor is stored before the client (which reads it from the secret) activates.
     assert!(reachable(&s, "StoreTrustAnchor", false).contains("Activate"));
     assert!(!reachable(&s, "Activate", false).contains("StoreTrustAnchor"));
@@ -298,11 +367,17 @@ fn initialization_paths() {
 fn fleet_deletes_then_creates_in_parallel() {
     let def = hsm_fleet().to_json();
     let s = top(&def);
-    for (map, items, task) in [("DeleteHsms", "$.Plan.Deletes", "DeleteHsm"), ("CreateHsms", "$.Plan.Creates", "CreateHsm")] {
+    for (map, items, task) in [
+        ("DeleteHsms", "$.Plan.Deletes", "DeleteHsm"),
+        ("CreateHsms", "$.Plan.Creates", "CreateHsm"),
+    ] {
         assert_eq!(s[map]["ItemsPath"], items);
         assert_eq!(s[map]["MaxConcurrency"], 0);
         assert_eq!(s[map]["ItemSelector"]["Item.$"], "$$.Map.Item.Value");
-        assert_eq!(s[map]["ItemProcessor"]["States"][task]["Parameters"]["Step"], task);
+        assert_eq!(
+            s[map]["ItemProcessor"]["States"][task]["Parameters"]["Step"],
+            task
+        );
     }
     assert_eq!(s["DeleteHsms"]["Next"], "CreateHsms");
     assert_eq!(s["CreateHsms"]["Next"], "FleetReady");
@@ -314,14 +389,26 @@ fn fleet_deletes_then_creates_in_parallel() {
 fn key_store_create_update_delete_paths() {
     let def = key_store().to_json();
     let s = top(&def);
-    assert_eq!(s["RequestType"]["Choices"][0]["Next"], "EnsureKmsUserSecret");
+    assert_eq!(
+        s["RequestType"]["Choices"][0]["Next"],
+        "EnsureKmsUserSecret"
+    );
     assert_eq!(s["RequestType"]["Choices"][1]["Next"], "UpdateKeyStore");
     assert_eq!(s["RequestType"]["Default"], "KeyStoreKeys");
     // kmsuser verified (client command finished) before the store is created.
-    assert_eq!(s["CreateKmsUserStatusDone"]["Choices"][0]["Next"], "CreateKeyStore");
-    assert_eq!(s["CreateKmsUser"]["Parameters"]["Parameters"]["KmsUserSecretArn.$"], "$.KmsUser.SecretArn");
+    assert_eq!(
+        s["CreateKmsUserStatusDone"]["Choices"][0]["Next"],
+        "CreateKeyStore"
+    );
+    assert_eq!(
+        s["CreateKmsUser"]["Parameters"]["Parameters"]["KmsUserSecretArn.$"],
+        "$.KmsUser.SecretArn"
+    );
     // The initial password secret goes once connected.
-    assert_eq!(s["ConnectedDone"]["Choices"][0]["Next"], "DeleteKmsUserSecret");
+    assert_eq!(
+        s["ConnectedDone"]["Choices"][0]["Next"],
+        "DeleteKmsUserSecret"
+    );
     // Keys are checked before anything is disconnected.
     assert_eq!(s["KeyStoreKeys"]["Next"], "StoreToDelete");
     assert_eq!(s["StoreToDelete"]["Default"], "DisconnectKeyStore");
