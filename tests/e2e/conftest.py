@@ -107,3 +107,13 @@ def stack_factory(emu: Emulator, request: pytest.FixtureRequest,
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"e2e: time scale {TIME_SCALE}, synth {os.environ.get('E2E_SYNTH', REPO / 'target/debug/synth')}"]
+
+
+ORDER = ["test_lifecycle.py", "test_invalid_inputs.py", "test_leaks.py", "test_faults.py",
+         "test_key_store.py", "test_key_store_faults.py"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the basic lifecycle first: when it fails, everything after it explains less."""
+    rank = {name: i for i, name in enumerate(ORDER)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(ORDER)))
