@@ -8,8 +8,8 @@
 * ``cfn_model`` – ``AWS::CloudHSM::Cluster``.
 
 ``install()`` swaps our backend class into moto's ``cloudhsmv2_backends`` (so ``/moto-api/reset``
-clears it), routes both protocols to ``responses``, registers the CloudFormation model and the
-``/_emu/cloudhsm/...`` routes. ``reset()`` restores quotas and settings.
+clears it), routes both protocols to ``responses``, registers the CloudFormation model with
+``emu.cfn`` and the ``/_emu/cloudhsm/...`` routes. ``reset()`` restores quotas and settings.
 
 Control routes (JSON):
   GET/POST /_emu/cloudhsm/quotas    {"clusters_per_region": 4, "hsms_per_region": 6, "hsms_per_cluster": 28}
@@ -147,9 +147,8 @@ def install() -> None:
         return
     import moto.cloudhsmv2.models as moto_models
     import moto.cloudhsmv2.urls as moto_urls
-    from moto.cloudformation import parsing
 
-    from . import cfn_model, responses  # noqa: F401  (cfn_model registers the CFN model)
+    from . import responses
 
     for name, seconds in models.EXTRA_DURATIONS.items():
         clock.DEFAULT_DURATIONS.setdefault(name, seconds)
@@ -165,8 +164,12 @@ def install() -> None:
             "{0}/service/BaldrApiService/operation/(?P<operation>[A-Za-z]+)$": responses.cbor_dispatch,
         }
     )
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    try:
+        from . import cfn_model
+    except ImportError:  # emu.cfn absent: no CloudFormation model
+        cfn_model = None
+    if cfn_model is not None:
+        cfn_model.install()
     _register_routes()
     _installed = True
 
