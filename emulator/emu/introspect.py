@@ -42,9 +42,14 @@ def _record_secret_store() -> None:
     original_random = SecretsManagerBackend.get_random_password
 
     def get_random_password(self: Any, *args: Any, **kwargs: Any) -> Any:
-        password = original_random(self, *args, **kwargs)
+        result = original_random(self, *args, **kwargs)
+        password = result
+        try:  # moto returns the response document, {"RandomPassword": ...}
+            password = json.loads(result)["RandomPassword"]
+        except (ValueError, TypeError, KeyError):
+            pass
         recorder.record("secret_value", source="secretsmanager.GetRandomPassword", value=password)
-        return password
+        return result
 
     SecretsManagerBackend.get_random_password = get_random_password
 

@@ -47,7 +47,7 @@ class Emulator:
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name=REGION,
             aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"},
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"},  # no retries
                           s3={"addressing_style": "path"}), **kwargs)
 
     def emu(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
