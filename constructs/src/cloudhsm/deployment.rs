@@ -465,8 +465,14 @@ impl CloudHsmDeployment {
             for var in def.substitution_variables() {
                 match substitutions.get(var.as_str()) {
                     Some((v, is_keystore)) => {
+                        if *is_keystore && name == "KeyStore" {
+                            // The key store workflow exists only with its function: no Fn::If.
+                            subs.insert(var.clone(), fn_arn("keystore"));
+                            invoked.push(fn_arn("keystore"));
+                            continue;
+                        }
                         subs.insert(var.clone(), v.clone());
-                        if !*is_keystore || name == "KeyStore" {
+                        if !*is_keystore {
                             invoked.push(v.clone());
                         } else if !key_store_on {
                             // Nothing to invoke.

@@ -1,9 +1,10 @@
 //! Every Task of every state machine retries transient errors and catches the rest
 //! (architecture.md: `Transient` retried with backoff, everything else caught → respond FAILED).
+//! A Task inside a Map or Parallel is covered by the enclosing state's Catch.
 
 use serde_json::{json, Value};
 
-fn visit(states: &Value, sm: &str, out: &mut Vec<String>) {
+fn visit(states: &Value, sm: &str, covered: bool, out: &mut Vec<String>) {
     for (name, s) in states.as_object().into_iter().flatten() {
         if s["Type"] == "Task" {
             let retries: Vec<&Value> = s["Retry"].as_array().into_iter().flatten().collect();
@@ -29,15 +30,16 @@ fn visit(states: &Value, sm: &str, out: &mut Vec<String>) {
                 ));
             }
             // The Respond task is the end of the Catch path; everything else must be caught.
-            if !catches && !is_respond {
+            if !catches && !is_respond && !covered {
                 out.push(format!("{sm}/{name}: Task without a Catch"));
             }
         }
+        let inner_covered = covered || s["Catch"].as_array().is_some_and(|c| !c.is_empty());
         for b in s["Branches"].as_array().into_iter().flatten() {
-            visit(&b["States"], sm, out);
+            visit(&b["States"], sm, inner_covered, out);
         }
         if let Some(p) = s.get("ItemProcessor") {
-            visit(&p["States"], sm, out);
+            visit(&p["States"], sm, inner_covered, out);
         }
     }
 }
@@ -46,7 +48,12 @@ pub fn check(t: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for (id, r) in crate::resources(t) {
         if r["Type"] == "AWS::StepFunctions::StateMachine" {
-            visit(&r["Properties"]["Definition"]["States"], id, &mut out);
+            visit(
+                &r["Properties"]["Definition"]["States"],
+                id,
+                false,
+                &mut out,
+            );
         }
     }
     out
@@ -56,7 +63,9 @@ pub fn check(t: &Value) -> Vec<String> {
 fn flags_unprotected_task() {
     let t = json!({"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"Definition": {"States": {
         "A": {"Type": "Task", "Retry": [{"ErrorEquals": ["Transient"], "JitterStrategy": "FULL"}], "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "R"}]},
-        "P": {"Type": "Parallel", "Branches": [{"States": {"B": {"Type": "Task"}}}]}
+        "P": {"Type": "Parallel", "Branches": [{"States": {"B": {"Type": "Task"}}}]},
+        "M": {"Type": "Map", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "R"}], "ItemProcessor": {"States": {
+            "C": {"Type": "Task", "Retry": [{"ErrorEquals": ["Transient"], "JitterStrategy": "FULL"}]}}}}
     }}}}}});
     assert_eq!(
         check(&t),
