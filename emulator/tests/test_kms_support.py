@@ -243,15 +243,15 @@ class World:
         self.kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
         self.wait_state(store_id, "DISCONNECTED")
 
-    def kms_network(self, store_id: str) -> tuple[list[dict], list[dict]]:
-        """(security groups named kms-<id>, ENIs described as KMS managed)."""
-        groups = [
-            g for g in self.ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] == f"kms-{store_id}"
-        ]
+    def kms_network(self, store_id: str, cluster: ClusterHandle) -> tuple[list[dict], list[dict]]:
+        """(security groups named kms-<store id>, ENIs KMS made for the cluster)."""
+        groups = self.ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [f"kms-{store_id}"]}]
+        )["SecurityGroups"]
         enis = [
             e
             for e in self.ec2.describe_network_interfaces()["NetworkInterfaces"]
-            if e.get("Description", "").startswith("KMS managed ENI for cluster")
+            if e.get("Description") == f"KMS managed ENI for cluster {cluster.cluster_id}"
         ]
         return groups, enis
 
@@ -271,7 +271,20 @@ def kms_emulator() -> Any:
 
 @pytest.fixture
 def world(kms_emulator: Emulator) -> World:
-    kms_emulator.reset()
+    """A clean KMS (stores, keys), no fault rules, short key store durations.
+
+    Only KMS is reset: a full reset rebuilds moto's EC2 backend (~5 s on a loaded machine).
+    Every test makes its own VPC, subnets and clusters, so leftovers of other tests do not
+    matter.
+    """
+    from moto.kms.models import kms_backends
+
+    from emu import clock, faults, recorder
+
+    kms_backends.reset()
+    faults.clear()
+    recorder.clear()
+    clock.reset()
     status, body = kms_emulator.emu(
         "POST", "clock", {"durations": {"kms.connect": CONNECT_SECONDS, "kms.disconnect": DISCONNECT_SECONDS}}
     )

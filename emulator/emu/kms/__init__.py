@@ -47,7 +47,7 @@ def _introspect(_body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]
                 Region=store.region,
                 SecurityGroupId=store.security_group_id,
                 NetworkInterfaceIds=list(store.eni_ids),
-                SessionsOnHsms=list(store.sessions_on),
+                KmsUserSessionOnHsms=list(store.session.counted_on) if store.session else [],
                 TransitionDueInSeconds=None,
             )
             if store.deadline is not None:

@@ -48,7 +48,7 @@ class CustomKeyStore:
     error_code: str | None = None
     deadline: float | None = None  # when CONNECTING/DISCONNECTING completes (real time)
     forced_error_code: str | None = None  # fault-injected outcome of the running connect
-    sessions_on: list[str] = field(default_factory=list)  # HSM ids where KMS is logged in
+    session: Any = field(default=None, repr=False)  # KMS's kmsuser session while connected
     security_group_id: str | None = None
     eni_ids: list[str] = field(default_factory=list)
 
@@ -163,7 +163,7 @@ def _evaluate_connect(store: CustomKeyStore) -> tuple[str | None, ClusterView | 
         return "INSUFFICIENT_CLOUDHSM_HSMS", cluster
     if network.subnets_without_free_address(account, region, cluster):
         return "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET", cluster
-    return kmsuser.check_login(cluster, store.password), cluster
+    return None, cluster
 
 
 def _finish_connect(store: CustomKeyStore) -> None:
@@ -176,16 +176,13 @@ def _finish_connect(store: CustomKeyStore) -> None:
         store.state, store.error_code = "FAILED", code
         return
     assert cluster is not None
-    try:
-        store.security_group_id, store.eni_ids = network.create_connection_infrastructure(
-            store.account_id, store.region, store.id, cluster
-        )
-    except StopIteration:  # a subnet filled up between the check and the allocation
-        store.state, store.error_code = "FAILED", "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
-        return
     password = kmsuser.new_password()
-    store.sessions_on = kmsuser.rotate_and_open_sessions(cluster, password)
-    store.password = password
+    code, session = kmsuser.login_and_rotate(store.account_id, store.region, cluster, store.password, password)
+    if code is not None:
+        store.state, store.error_code = "FAILED", code
+        return
+    # From here on only KMS knows the kmsuser password.
+    store.password, store.session = password, session
     recorder.record(
         "secret_value",
         source="kms.ConnectCustomKeyStore (kmsuser password rotated by KMS)",
@@ -193,16 +190,24 @@ def _finish_connect(store: CustomKeyStore) -> None:
         cluster_id=store.cluster_id,
         value=password,
     )
+    try:
+        store.security_group_id, store.eni_ids = network.create_connection_infrastructure(
+            store.account_id, store.region, store.id, cluster
+        )
+    except StopIteration:  # a subnet filled up between the check and the allocation
+        kmsuser.logout(store.session)
+        store.session = None
+        store.state, store.error_code = "FAILED", "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
+        return
     store.state, store.error_code = "CONNECTED", None
 
 
 def _finish_disconnect(store: CustomKeyStore) -> None:
-    cluster = get_cluster(store.account_id, store.region, store.cluster_id)
-    kmsuser.close_sessions(cluster, store.sessions_on)
+    kmsuser.logout(store.session)
     network.remove_connection_infrastructure(
         store.account_id, store.region, store.security_group_id, store.eni_ids
     )
-    store.sessions_on, store.security_group_id, store.eni_ids = [], None, []
+    store.session, store.security_group_id, store.eni_ids = None, None, []
     store.state, store.error_code = "DISCONNECTED", None
 
 
