@@ -238,6 +238,8 @@ pub struct Stack {
     assets: Vec<FileAsset>,
     tags: IndexMap<String, String>,
     parameter_values: IndexMap<String, String>,
+    /// Logical-id renames (old → new, and whether one was applied).
+    renames: BTreeMap<String, (String, bool)>,
 }
 
 impl Stack {
@@ -260,6 +262,7 @@ impl Stack {
             assets: Vec::new(),
             tags: IndexMap::new(),
             parameter_values: IndexMap::new(),
+            renames: BTreeMap::new(),
         };
         let valid = !name.is_empty()
             && name.len() <= 128
@@ -362,6 +365,23 @@ impl Stack {
                 self.name
             )),
         }
+    }
+
+    /// Gives the element whose path-derived logical id is `old` the id `new` instead (CDK's
+    /// `renameLogicalId`): keeps a deployed resource when its construct moves in the tree. Call it
+    /// before the element is created; a rename that matches nothing fails synthesis.
+    pub fn rename_logical_id(&mut self, old: &str, new: &str) {
+        if new.is_empty() || new.len() > 255 || !new.chars().all(|c| c.is_ascii_alphanumeric()) {
+            self.errors.push(ValidationError {
+                path: self.name.clone(),
+                message: format!(
+                    "rename `{old}` → `{new}`: a logical id is 1-255 letters and digits"
+                ),
+            });
+            return;
+        }
+        self.renames
+            .insert(old.to_string(), (new.to_string(), false));
     }
 
     /// Values passed to parameters at deploy (manifest `parameters`).
@@ -528,6 +548,14 @@ impl Stack {
                     );
                 }
                 errors.push(ValidationError { path: self.name.clone(), message: format!("{n} {what} exceed CloudFormation's limit of {max}{detail}; split the stack") });
+            }
+        }
+        for (old, (new, used)) in &self.renames {
+            if !used {
+                errors.push(ValidationError {
+                    path: self.name.clone(),
+                    message: format!("the rename `{old}` → `{new}` matched no element; remove it or fix the old id"),
+                });
             }
         }
         let size = self.render_template().to_string().len();
@@ -784,7 +812,11 @@ impl<'s> Scope<'s> {
         );
         let comps = self.stack.path_of(node);
         let refs: Vec<&str> = comps.iter().skip(1).map(String::as_str).collect();
-        let logical_id = logical_id_for(&refs);
+        let mut logical_id = logical_id_for(&refs);
+        if let Some((new, used)) = self.stack.renames.get_mut(&logical_id) {
+            *used = true;
+            logical_id.clone_from(new);
+        }
         if let NodeKind::Element { logical_id: l, .. } = &mut self.stack.nodes[node.0].kind {
             l.clone_from(&logical_id);
         }

@@ -206,3 +206,37 @@ fn removal_policy_dependencies_conditions_render() {
         serde_json::json!({"Fn::Equals": ["a", "a"]})
     );
 }
+
+#[test]
+fn renames_keep_deployed_ids_and_unused_renames_fail() {
+    let mut stack = Stack::new("S");
+    let old = logical_id_for(&["Old", "Logs"]);
+    stack.rename_logical_id(&logical_id_for(&["New", "Logs"]), &old);
+    let mut root = stack.root();
+    let mut moved = root.construct("New", "t");
+    let logs = moved.resource("Logs", LogGroup::default());
+    let role = root.resource(
+        "Role",
+        Role {
+            description: Some(logs.reference()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(logs.logical_id(), old);
+    let t = stack.synth_template().unwrap().to_json();
+    assert_eq!(
+        t["Resources"][role.logical_id()]["Properties"]["Description"],
+        serde_json::json!({"Ref": old})
+    );
+
+    let mut other = Stack::new("T");
+    other.rename_logical_id("Nothing", "Something");
+    other.rename_logical_id("X", "not valid!");
+    assert_eq!(
+        other.validate().unwrap_err().lines(),
+        [
+            "[T] rename `X` → `not valid!`: a logical id is 1-255 letters and digits",
+            "[T] the rename `Nothing` → `Something` matched no element; remove it or fix the old id",
+        ]
+    );
+}
