@@ -372,6 +372,46 @@ def test_commands_are_recorded_with_rendered_script(client: Client) -> None:
     assert cid in text and "echo recorded-output" in text and "recorded-output\\n" in text
 
 
+def test_instance_from_cloudformation_is_a_managed_node(client: Client) -> None:
+    """Role with ManagedPolicyArns + instance profile + SecurityGroupIds + UserData, as a stack
+    declares its admin instance."""
+    vpc, subnets = client.network()
+    template = {"Resources": {
+        "Sg": {"Type": "AWS::EC2::SecurityGroup",
+               "Properties": {"GroupDescription": "admin client", "VpcId": vpc}},
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": json.loads(EC2_TRUST), "ManagedPolicyArns": [SSM_CORE]}},
+        "Profile": {"Type": "AWS::IAM::InstanceProfile",
+                    "Properties": {"Roles": [{"Ref": "Role"}]}},
+        "Client": {"Type": "AWS::EC2::Instance", "Properties": {
+            "ImageId": "ami-12345678", "InstanceType": "t3.micro", "SubnetId": subnets[0],
+            "SecurityGroupIds": [{"Ref": "Sg"}], "IamInstanceProfile": {"Ref": "Profile"},
+            "UserData": {"Fn::Base64": "#!/bin/bash\necho from-stack > /opt/booted\n"}}}},
+        "Outputs": {"Instance": {"Value": {"Ref": "Client"}}, "Sg": {"Value": {"Ref": "Sg"}}}}
+    cfn = client.emu.client("cloudformation")
+    cfn.create_stack(StackName="admin", TemplateBody=json.dumps(template),
+                     Capabilities=["CAPABILITY_IAM"])
+    wait_for(lambda: not cfn.describe_stacks(StackName="admin")["Stacks"][0]["StackStatus"]
+             .endswith("IN_PROGRESS"), timeout=60)
+    stack = cfn.describe_stacks(StackName="admin")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    iid = outputs["Instance"]
+    client.wait_online(iid)
+    assert client.node(iid)["security_groups"] == [outputs["Sg"]]
+    wait_for(lambda: client.file(iid, "/opt/booted"), timeout=30)
+    assert client.run(iid, "cat /opt/booted")["StandardOutputContent"] == "from-stack\n"
+
+
+def test_instance_terminated_before_delivery_is_undeliverable(client: Client) -> None:
+    iid = client.instance()
+    client.ec2.stop_instances(InstanceIds=[iid])
+    cid = client.send(iid, "echo never")
+    client.ec2.terminate_instances(InstanceIds=[iid])
+    inv = client.invocation(cid, iid)
+    assert inv["Status"] == "Failed" and inv["StatusDetails"] == "Undeliverable"
+
+
 def test_moto_internals_we_patch_still_exist() -> None:
     """Smoke test per patched moto internal (moto is pinned; a bump must fail loudly here)."""
     from moto.ec2.models.instances import Instance
@@ -382,9 +422,16 @@ def test_moto_internals_we_patch_still_exist() -> None:
         assert callable(getattr(Instance, name))
     for name in ("send_command", "get_command_invocation", "list_commands"):
         assert callable(getattr(SimpleSystemManagerResponse, name))
+    from moto.iam.models import AWSManagedPolicy, IAMBackend, Role
     from moto.ssm.models import Document
 
     assert callable(Document.create_from_cloudformation_json)
+    assert callable(Role.create_from_cloudformation_json)
+    assert callable(Instance.create_from_cloudformation_json)
+    assert callable(IAMBackend._init_aws_policies) and callable(AWSManagedPolicy)
+    from moto.iam import models as iam_models
+
+    assert isinstance(iam_models.aws_managed_policies_data, str)
     assert callable(getattr(SimpleSystemManagerBackend, "get_commands_by_instance_id"))
     assert callable(getattr(SimpleSystemManagerBackend, "get_parameter"))
     backend = SimpleSystemManagerBackend("us-east-1", "123456789012")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 
 def install() -> None:
-    from . import iam_policies, instances, routes, ssm_run  # noqa: F401  (routes register)
+    from . import cfn_models, iam_policies, instances, routes, ssm_run  # noqa: F401
 
     iam_policies.install()
+    cfn_models.install()
 
     instances.install()
     ssm_run.install()

@@ -374,8 +374,9 @@ def get_command_invocation(backend: Any, command_id: str, instance_id: str,
     else:
         plugin = invocation.plugins[0]
     status, details, code = plugin.status, plugin.details, plugin.code
-    if invocation.status in ("Pending", "InProgress") and status == "Pending":
-        status, details = invocation.status, invocation.details
+    if all(p.start is None for p in invocation.plugins):
+        # Nothing ran yet (or ever: delivery timed out, undeliverable): the invocation's status.
+        status, details, code = invocation.status, invocation.details, invocation.code
     return {
         "CommandId": command_id,
         "InstanceId": instance_id,
