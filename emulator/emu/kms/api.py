@@ -380,6 +380,40 @@ def _store_of(key: Key) -> CustomKeyStore | None:
     return store
 
 
+# Cryptographic operations whose response names the key(s) used.
+CRYPTO_OPERATIONS = ("encrypt", "decrypt", "re_encrypt", "generate_data_key",
+                     "generate_data_key_without_plaintext", "generate_data_key_pair",
+                     "generate_data_key_pair_without_plaintext")
+
+
+def _wrap_crypto(original: Callable[[KmsResponse], str]) -> Callable[[KmsResponse], str]:
+    """A key in a key store that is not CONNECTED cannot be used (KeyState Unavailable).
+
+    The check runs on the key named in the response (Decrypt finds its key in the ciphertext);
+    the operation has no side effect in moto, so refusing afterwards is equivalent. The exact
+    message AWS returns is uncertain.
+    """
+
+    def crypto(self: KmsResponse) -> str:
+        result = original(self)
+        body = json.loads(result) if isinstance(result, str) else {}
+        for field in ("KeyId", "SourceKeyId"):
+            key = _key(self, body.get(field)) if body.get(field) else None
+            store_id = getattr(key, "custom_key_store_id", None)
+            if key is None or not store_id:
+                continue
+            store = _store_of(key)
+            if store is None or store.state != "CONNECTED":
+                raise error(
+                    "KMSInvalidStateException",
+                    f"{key.arn} is unavailable: its custom key store {store_id} is not connected.",
+                )
+        return result
+
+    crypto.__name__ = original.__name__
+    return crypto
+
+
 def _wrap_call_action(original: Callable[[KmsResponse], Any]) -> Callable[[KmsResponse], Any]:
     def call_action(self: KmsResponse) -> Any:
         # Lazy transitions first, so every request sees the store states as of now.
@@ -416,5 +450,8 @@ def install() -> None:
     KmsResponse.schedule_key_deletion = _wrap_schedule_key_deletion(KmsResponse.schedule_key_deletion)
     KmsResponse.cancel_key_deletion = _wrap_cancel_key_deletion(KmsResponse.cancel_key_deletion)
     KmsResponse.call_action = _wrap_call_action(KmsResponse.call_action)
+    for name in CRYPTO_OPERATIONS:
+        if hasattr(KmsResponse, name):
+            setattr(KmsResponse, name, _wrap_crypto(getattr(KmsResponse, name)))
     Key.to_dict = _wrap_key_to_dict(Key.to_dict)
 
