@@ -9,13 +9,15 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 from test_kms_support import (  # noqa: F401
+    ADMIN_PASSWORD,
     CONNECT_SECONDS,
     KMSUSER_PASSWORD,
     World,
     error_code,
-    kms_emulator,
     world,
 )
+
+ADMIN = {"username": "admin", "role": "admin", "password": ADMIN_PASSWORD}
 
 
 def test_connect_is_asynchronous_and_takes_the_scaled_duration(world: World) -> None:
@@ -26,7 +28,7 @@ def test_connect_is_asynchronous_and_takes_the_scaled_duration(world: World) -> 
     assert world.state(store_id) == "CONNECTING"
     entry = world.wait_state(store_id, "CONNECTED", "FAILED")
     elapsed = time.time() - started
-    scale = world.emulator.emu("GET", "clock")[1]["scale"]
+    scale = world.scale()
     assert entry["ConnectionState"] == "CONNECTED" and "ConnectionErrorCode" not in entry
     assert elapsed >= CONNECT_SECONDS * scale * 0.95
 
@@ -35,24 +37,20 @@ def test_connect_rotates_kmsuser_password_and_keeps_a_session(world: World) -> N
     cluster = world.make_cluster()
     store_id = world.connected_store(cluster)
     users = [world.kmsuser(cluster, h) for h in cluster.hsm_ids]
-    rotated = {u.password for u in users}
-    assert len(rotated) == 1 and KMSUSER_PASSWORD not in rotated  # one new password, on every HSM
-    (password,) = rotated
-    assert len(password) == 32 and password.isalnum()
-    assert all(u.sessions == 1 and u.failed_logins == 0 for u in users)
+    assert all(u["sessions"] == 1 and u["failed_logins"] == 0 for u in users), users
     # The new password is recorded only as a secret value, for leak tests.
+    password = world.rotated_password(store_id)
+    assert len(password) == 32 and password.isalnum() and password != KMSUSER_PASSWORD
     records = world.emulator.introspect()["records"]
-    secret_records = [r for r in records if r["kind"] == "secret_value" and r.get("value") == password]
-    assert len(secret_records) == 1 and secret_records[0]["custom_key_store_id"] == store_id
     assert not any(password in str(r) for r in records if r["kind"] != "secret_value")
-    # The old password no longer logs in on the HSMs.
-    status, body = world.emulator.emu("POST", "cloudhsm/hsm-side", {
-        "op": "login", "cluster_id": cluster.cluster_id, "security_group_ids": [cluster.security_group_id],
-        "login": {"username": "kmsuser", "role": "crypto-user", "password": KMSUSER_PASSWORD}})
-    assert status == 200 and body["ok"] is False and body["code"] == "INVALID_CREDENTIALS", body
+    # The old password no longer logs in on the HSMs; the new one does, on every HSM.
+    result = world.kmsuser_login(cluster, KMSUSER_PASSWORD)
+    assert result["ok"] is False and result["code"] == "INVALID_CREDENTIALS", result
+    assert world.kmsuser_login(cluster, password)["ok"]
     # Disconnect ends KMS's session; the password stays what KMS set.
     world.disconnect(store_id)
-    assert all(u.sessions == 0 and u.password == password for u in users)
+    assert all(world.kmsuser(cluster, h)["sessions"] == 0 for h in cluster.hsm_ids)
+    assert world.kmsuser_login(cluster, password)["ok"]
 
 
 def test_connect_builds_and_disconnect_removes_the_kms_network(world: World) -> None:
@@ -87,7 +85,7 @@ def test_connect_when_connected_or_connecting_is_accepted(world: World) -> None:
     world.wait_state(store_id, "CONNECTED")
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)  # CONNECTED: valid, no change
     assert world.state(store_id) == "CONNECTED"
-    assert all(world.kmsuser(cluster, h).sessions == 1 for h in cluster.hsm_ids)
+    assert all(world.kmsuser(cluster, h)["sessions"] == 1 for h in cluster.hsm_ids)
 
 
 def test_disconnect_while_connecting_cancels(world: World) -> None:
@@ -97,9 +95,9 @@ def test_disconnect_while_connecting_cancels(world: World) -> None:
     world.kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.state(store_id) == "DISCONNECTING"
     world.wait_state(store_id, "DISCONNECTED")
-    time.sleep(CONNECT_SECONDS * world.emulator.emu("GET", "clock")[1]["scale"])
+    time.sleep(CONNECT_SECONDS * world.scale())
     assert world.state(store_id) == "DISCONNECTED"
-    assert all(world.kmsuser(cluster, h).password == KMSUSER_PASSWORD for h in cluster.hsm_ids)
+    assert world.kmsuser_login(cluster, KMSUSER_PASSWORD)["ok"]  # never rotated
 
 
 # ------------------------------------------------------------------------------ real conditions
@@ -118,8 +116,9 @@ def test_user_not_found_when_kmsuser_is_on_one_of_two_hsms(world: World) -> None
     entry = _connect_and_fail(world, store_id)
     assert entry["ConnectionErrorCode"] == "USER_NOT_FOUND"
     # Nothing changed on the HSM that has kmsuser.
-    user = world.kmsuser(cluster, cluster.hsm_ids[0])
-    assert user.password == KMSUSER_PASSWORD and user.sessions == 0
+    assert world.kmsuser(cluster, cluster.hsm_ids[1]) is None
+    assert world.kmsuser(cluster, cluster.hsm_ids[0])["sessions"] == 0
+    assert world.kmsuser_login(cluster, KMSUSER_PASSWORD, [cluster.hsm_ids[0]])["ok"]
 
 
 def test_invalid_credentials_counts_failed_logins_until_locked_out(world: World) -> None:
@@ -128,16 +127,19 @@ def test_invalid_credentials_counts_failed_logins_until_locked_out(world: World)
     for attempt in range(1, 6):
         entry = _connect_and_fail(world, store_id)
         assert entry["ConnectionErrorCode"] == "INVALID_CREDENTIALS"
-        assert all(world.kmsuser(cluster, h).failed_logins == attempt for h in cluster.hsm_ids)
+        assert all(world.kmsuser(cluster, h)["failed_logins"] == attempt for h in cluster.hsm_ids)
         world.disconnect(store_id)
-    assert all(world.kmsuser(cluster, h).locked for h in cluster.hsm_ids)
+    assert all(world.kmsuser(cluster, h)["locked"] for h in cluster.hsm_ids)
     entry = _connect_and_fail(world, store_id)
     assert entry["ConnectionErrorCode"] == "USER_LOCKED_OUT"
 
 
 def test_user_locked_out(world: World) -> None:
     cluster = world.make_cluster()
-    world.kmsuser(cluster, cluster.hsm_ids[1]).locked = True
+    for _ in range(5):  # someone mistypes kmsuser's password on the second HSM
+        assert not world.kmsuser_login(cluster, "WrongPassword99", [cluster.hsm_ids[1]])["ok"]
+    assert world.kmsuser(cluster, cluster.hsm_ids[1])["locked"]
+    assert not world.kmsuser(cluster, cluster.hsm_ids[0])["locked"]
     store_id = world.create_store(cluster)
     assert _connect_and_fail(world, store_id)["ConnectionErrorCode"] == "USER_LOCKED_OUT"
 
@@ -145,13 +147,12 @@ def test_user_locked_out(world: World) -> None:
 def test_user_logged_in(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.create_store(cluster)
-    status, body = world.emulator.emu("POST", "cloudhsm/hsm-side", {
-        "op": "session_open", "cluster_id": cluster.cluster_id, "security_group_ids": [cluster.security_group_id],
-        "login": {"username": "kmsuser", "role": "crypto-user", "password": KMSUSER_PASSWORD}})
-    assert status == 200 and body["ok"], body
+    body = world.hsm_side(cluster, "session_open",
+                          login={"username": "kmsuser", "role": "crypto-user", "password": KMSUSER_PASSWORD})
+    assert body["ok"], body
     assert _connect_and_fail(world, store_id)["ConnectionErrorCode"] == "USER_LOGGED_IN"
     # Logging out and reconnecting (after Disconnect) works.
-    world.emulator.emu("POST", "cloudhsm/hsm-side", {"op": "session_close", "session": body["data"]["session"]})
+    assert world.hsm_side(cluster, "session_close", session=body["data"]["session"])["ok"]
     world.disconnect(store_id)
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
@@ -170,7 +171,7 @@ def test_insufficient_cloudhsm_hsms_when_hsms_go_during_connect(world: World) ->
     store_id = world.create_store(cluster)
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     for hsm_id in cluster.hsm_ids:
-        world.set_hsm_state(cluster, hsm_id, "DELETE_IN_PROGRESS")
+        world.delete_hsm(cluster, hsm_id)
     entry = world.wait_state(store_id, "CONNECTED", "FAILED")
     assert entry["ConnectionErrorCode"] == "INSUFFICIENT_CLOUDHSM_HSMS"
 
@@ -195,21 +196,11 @@ def test_insufficient_free_addresses_in_subnet(world: World) -> None:
 # ------------------------------------------------------------------------------ quick failures
 
 
-def test_quick_failure_cluster_not_active_leaves_disconnected(world: World) -> None:
-    cluster = world.make_cluster()
-    store_id = world.create_store(cluster)
-    world.set_cluster_state(cluster, "DEGRADED")
-    with pytest.raises(ClientError) as excinfo:
-        world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
-    assert error_code(excinfo) == "CloudHsmClusterNotActiveException"
-    assert world.state(store_id) == "DISCONNECTED"
-
-
 def test_quick_failure_no_active_hsm_leaves_disconnected(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.create_store(cluster)
     for hsm_id in cluster.hsm_ids:
-        world.set_hsm_state(cluster, hsm_id, "DEGRADED")
+        world.delete_hsm(cluster, hsm_id)
     with pytest.raises(ClientError) as excinfo:
         world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert error_code(excinfo) == "CloudHsmClusterInvalidConfigurationException"
@@ -219,7 +210,7 @@ def test_quick_failure_no_active_hsm_leaves_disconnected(world: World) -> None:
 def test_connect_needs_only_one_active_hsm(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.create_store(cluster)
-    world.set_hsm_state(cluster, cluster.hsm_ids[1], "DEGRADED")
+    world.delete_hsm(cluster, cluster.hsm_ids[1])
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
 
@@ -241,10 +232,8 @@ def test_forced_connection_error_code(world: World, code: str) -> None:
     cluster = world.make_cluster()
     store_id = world.create_store(cluster)
     other = world.create_store(world.make_cluster())
-    status, body = world.emulator.emu("POST", "faults", {
-        "kind": "kms_connect", "match": {"custom_key_store_id": store_id},
-        "outcome": {"ConnectionErrorCode": code}})
-    assert status == 200, body
+    world.fault({"kind": "kms_connect", "match": {"custom_key_store_id": store_id},
+                 "outcome": {"ConnectionErrorCode": code}})
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     world.kms.connect_custom_key_store(CustomKeyStoreId=other)
     assert world.state(store_id) == "CONNECTING"  # the failure comes after the connect duration
@@ -252,7 +241,7 @@ def test_forced_connection_error_code(world: World, code: str) -> None:
     assert entry["ConnectionState"] == "FAILED" and entry["ConnectionErrorCode"] == code
     assert world.wait_state(other, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
     # Nothing happened on the HSMs; the rule was used once, so a retry connects.
-    assert all(world.kmsuser(cluster, h).password == KMSUSER_PASSWORD for h in cluster.hsm_ids)
+    assert world.kmsuser_login(cluster, KMSUSER_PASSWORD)["ok"]
     world.disconnect(store_id)
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
@@ -270,12 +259,9 @@ def test_failed_store_refuses_connect_until_disconnected(world: World) -> None:
     entry = world.wait_state(store_id, "DISCONNECTED")
     assert "ConnectionErrorCode" not in entry
     # Fix the cause (create kmsuser on the other HSM with the same password), connect again.
-    status, body = world.emulator.emu("POST", "cloudhsm/hsm-side", {
-        "op": "user_create", "cluster_id": cluster.cluster_id, "security_group_ids": [cluster.security_group_id],
-        "hsms": [cluster.hsm_ids[0]],
-        "login": {"username": "admin", "role": "admin", "password": "AdminPassword1"},
-        "username": "kmsuser", "role": "crypto-user", "password": KMSUSER_PASSWORD})
-    assert status == 200 and body["ok"], body
+    body = world.hsm_side(cluster, "user_create", hsms=[cluster.hsm_ids[0]], login=ADMIN,
+                          username="kmsuser", role="crypto-user", password=KMSUSER_PASSWORD)
+    assert body["ok"], body
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
 
@@ -292,11 +278,13 @@ def test_reconnect_with_old_password_after_update_fails(world: World) -> None:
 def test_reconnect_without_update_uses_the_rotated_password(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.connected_store(cluster)
-    first = world.kmsuser(cluster, cluster.hsm_ids[0]).password
+    first = world.rotated_password(store_id)
     world.disconnect(store_id)
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
-    assert world.kmsuser(cluster, cluster.hsm_ids[0]).password not in (first, KMSUSER_PASSWORD)
+    second = world.rotated_password(store_id)
+    assert second not in (first, KMSUSER_PASSWORD)
+    assert not world.kmsuser_login(cluster, first)["ok"] and world.kmsuser_login(cluster, second)["ok"]
 
 
 def test_documented_recovery_change_password_then_update(world: World) -> None:
@@ -304,12 +292,9 @@ def test_documented_recovery_change_password_then_update(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.connected_store(cluster)
     world.disconnect(store_id)
-    status, body = world.emulator.emu("POST", "cloudhsm/hsm-side", {
-        "op": "user_change_password", "cluster_id": cluster.cluster_id,
-        "security_group_ids": [cluster.security_group_id],
-        "login": {"username": "admin", "role": "admin", "password": "AdminPassword1"},
-        "username": "kmsuser", "role": "crypto-user", "password": "MyOwnPassword42"})
-    assert status == 200 and body["ok"], body
+    body = world.hsm_side(cluster, "user_change_password", login=ADMIN,
+                          username="kmsuser", role="crypto-user", password="MyOwnPassword42")
+    assert body["ok"], body
     world.kms.update_custom_key_store(CustomKeyStoreId=store_id, KeyStorePassword="MyOwnPassword42")
     world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert world.wait_state(store_id, "CONNECTED", "FAILED")["ConnectionState"] == "CONNECTED"
@@ -318,7 +303,7 @@ def test_documented_recovery_change_password_then_update(world: World) -> None:
 def test_introspection_route_never_shows_the_password(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.connected_store(cluster)
-    password = world.kmsuser(cluster, cluster.hsm_ids[0]).password
+    password = world.rotated_password(store_id)
     status, body = world.emulator.emu("GET", "kms/custom-key-stores")
     assert status == 200
     (entry,) = body["CustomKeyStores"]

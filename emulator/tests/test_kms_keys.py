@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import pytest
 from botocore.exceptions import ClientError
-from test_kms_support import World, error_code, kms_emulator, world  # noqa: F401
+from test_kms_support import World, error_code, world  # noqa: F401
 
 
 def _create_key(world: World, store_id: str, **extra) -> dict:
@@ -74,7 +74,7 @@ def test_create_key_unknown_store(world: World) -> None:
 def test_create_key_needs_two_active_hsms_in_two_azs(world: World) -> None:
     cluster = world.make_cluster()
     store_id = world.connected_store(cluster)
-    world.set_hsm_state(cluster, cluster.hsm_ids[1], "DEGRADED")
+    world.delete_hsm(cluster, cluster.hsm_ids[1])
     with pytest.raises(ClientError) as excinfo:
         _create_key(world, store_id)
     assert error_code(excinfo) == "CloudHsmClusterInvalidConfigurationException"
@@ -130,7 +130,7 @@ def test_keys_leave_after_the_scaled_pending_window_then_delete_succeeds(world: 
     key_id = _create_key(world, store_id)["KeyId"]
     kept = _create_key(world, store_id)["KeyId"]
     world.disconnect(store_id)
-    scale = world.emulator.emu("GET", "clock")[1]["scale"]
+    scale = world.scale()
     world.emulator.emu("POST", "clock", {"scale": 1e-6})  # 7 days = 0.6 s
     try:
         world.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)

@@ -1,61 +1,106 @@
 """Shared set-up for the KMS custom key store tests (no tests here; imported by test_kms_*.py).
 
 The key store rules are judged against the live CloudHSM model, so every test needs ACTIVE
-clusters with HSMs and HSM-side users in known states. ``World`` builds them:
+clusters with HSMs and kmsuser in known states. ``World`` builds them the way a user would, on
+the emulator process started by ``conftest.py``:
 
-* the network (VPC, one subnet per AZ, the cluster security group with its self-referencing
-  TCP 2223-2225 rules) through the real EC2 API of the emulator;
-* the cluster, its HSMs and their user stores directly as ``emu.cloudhsm.models`` objects, in an
-  in-process emulator (``emu.server.start``), because a test must be able to put kmsuser into
-  any state (missing on one HSM, locked, logged in, wrong password) and read it back, which the
-  wire API does not allow without running the whole client/CLI path.
+* the network through the EC2 API (VPC, one subnet per AZ);
+* the cluster through the CloudHSM API: CreateCluster, the first HSM, the CSR signed by a test
+  CA, InitializeCluster, activation and users through the HSM side
+  (``POST /_emu/cloudhsm/hsm-side``, what ``cloudhsm-cli`` does on a client), then the other HSMs;
+  a cluster "of the same lineage" is restored from the original's backup;
+* kmsuser states through the same HSM side (failed logins lock it, an open session logs it in).
 
-Each test gets a reset emulator whose key store durations are shortened (the scale still applies).
+Only KMS is reset between tests (``POST /_emu/kms/reset``): a full reset rebuilds moto's EC2
+backend, which takes seconds, and every test makes its own VPC and clusters anyway.
 """
 
 from __future__ import annotations
 
 import datetime
 import itertools
-import secrets
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
+import boto3
 import pytest
-from conftest import REGION, Emulator, free_port
+from botocore.config import Config
+from conftest import REGION, Emulator
 
-ACCOUNT = "123456789012"
 KMSUSER_PASSWORD = "InitialKmsUser2026pw"
-# Nominal seconds for the tests (kms.connect is ~10 min on AWS; the clock scale still applies).
+ADMIN_PASSWORD = "AdminPassword2026"
+# Nominal seconds (the clock scale still applies): short, so a test takes a fraction of a second
+# per transition. kms.connect is ~10 min on AWS.
 CONNECT_SECONDS = 40.0
 DISCONNECT_SECONDS = 10.0
-_ids = itertools.count(1)
+FAST_DURATIONS = {
+    "kms.connect": CONNECT_SECONDS,
+    "kms.disconnect": DISCONNECT_SECONDS,
+    "cloudhsm.cluster_create": 2.0,
+    "cloudhsm.hsm_create": 2.0,
+    "cloudhsm.initialize": 2.0,
+    "cloudhsm.hsm_delete": 2.0,
+    "cloudhsm.cluster_delete": 2.0,
+    "cloudhsm.backup_create": 2.0,
+}
 
 
-def _self_signed_pem(cn: str) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+class TestCa:
+    """A self-signed RSA 2048 root that signs cluster CSRs (the customer's trust anchor)."""
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    def __init__(self, name: str):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes = x509, hashes
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        self._serialization = serialization
+
+    def sign(self, csr_pem: str) -> str:
+        x509 = self._x509
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(self.key, self._hashes.SHA256())
+        )
+        return cert.public_bytes(self._serialization.Encoding.PEM).decode()
 
 
+_CAS: list[TestCa] = []
+
+
+def test_ca(index: int) -> TestCa:
+    while len(_CAS) <= index:
+        _CAS.append(TestCa(f"KMS key store test CA {len(_CAS)}"))
+    return _CAS[index]
+
+
+test_ca.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+TestCa.__test__ = False  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -64,41 +109,65 @@ class ClusterHandle:
     vpc_id: str
     security_group_id: str
     subnets: dict[str, str]  # AZ -> subnet id
-    hsm_ids: list[str]
+    hsm_ids: list[str]  # in the order of hsm_azs
     trust_anchor: str
     cluster_certificate: str
-    raw: Any = field(repr=False, default=None)
 
 
 class World:
-    """Builds clusters for key store tests in the in-process emulator."""
+    """Clusters, HSMs and kmsuser for key store tests, through the emulator's APIs."""
+
+    _vpc_numbers = itertools.count(1)
 
     def __init__(self, emulator: Emulator):
         self.emulator = emulator
         self.ec2 = emulator.client("ec2")
+        self.hsm = emulator.client("cloudhsmv2")
         self.kms = self.kms_client()
-        self._cidr = itertools.count(1)
 
     def kms_client(self, validate: bool = True) -> Any:
-        """A KMS client that makes exactly one attempt per call (no retries hide an error)."""
-        import boto3
-        from botocore.config import Config
-
+        """A KMS client that makes exactly one attempt per call (no retry hides an error)."""
         return boto3.client(
             "kms", endpoint_url=self.emulator.endpoint, region_name=REGION,
             aws_access_key_id="testing", aws_secret_access_key="testing",
             config=Config(retries={"total_max_attempts": 1}, parameter_validation=validate),
         )
 
-    # ------------------------------------------------------------------ CloudHSM model access
-    @staticmethod
-    def _models() -> Any:
-        from emu.cloudhsm import models
+    # ------------------------------------------------------------------ CloudHSM, as a user would
+    def _cluster(self, cluster_id: str) -> dict[str, Any]:
+        return self.hsm.describe_clusters(Filters={"clusterIds": [cluster_id]})["Clusters"][0]
 
-        return models
+    def _wait(self, what: str, predicate: Any, timeout: float = 30.0) -> Any:
+        deadline = time.time() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.02)
 
-    def _backend(self) -> Any:
-        return self._models().backend(ACCOUNT, REGION)
+    def _wait_cluster(self, cluster_id: str, state: str) -> dict[str, Any]:
+        return self._wait(f"{cluster_id} {state}", lambda: (c := self._cluster(cluster_id))["State"] == state and c)
+
+    def _create_hsm(self, cluster_id: str, az: str, degraded: bool = False) -> str:
+        if degraded:
+            self.fault({"kind": "hsm_create", "match": {"cluster_id": cluster_id, "az": az},
+                        "outcome": {"state": "DEGRADED"}})
+        hsm_id = self.hsm.create_hsm(ClusterId=cluster_id, AvailabilityZone=az)["Hsm"]["HsmId"]
+        want = "DEGRADED" if degraded else "ACTIVE"
+        self._wait(f"{hsm_id} {want}", lambda: any(
+            h["HsmId"] == hsm_id and h["State"] == want for h in self._cluster(cluster_id)["Hsms"]))
+        return hsm_id
+
+    def hsm_side(self, cluster: ClusterHandle | str, op: str, **body: Any) -> dict[str, Any]:
+        """One HSM-side command as a client in the cluster security group would run it."""
+        cluster_id = cluster if isinstance(cluster, str) else cluster.cluster_id
+        if not isinstance(cluster, str):
+            body.setdefault("security_group_ids", [cluster.security_group_id])
+        status, result = self.emulator.emu("POST", "cloudhsm/hsm-side", {"op": op, "cluster_id": cluster_id, **body})
+        assert status == 200, result
+        return result
 
     def make_cluster(
         self,
@@ -109,101 +178,105 @@ class World:
         state: str = "ACTIVE",
         lineage_of: ClusterHandle | None = None,
         subnet_prefix: int = 24,
+        degraded: tuple[int, ...] = (),
+        ca: int = 0,
     ) -> ClusterHandle:
-        """An ACTIVE (by default) cluster with one HSM per entry of ``hsm_azs``.
+        """A cluster (ACTIVE by default) with one HSM per entry of ``hsm_azs``.
 
-        ``kmsuser_on``: "all", or the indexes of the HSMs that have kmsuser (crypto user).
-        ``lineage_of``: share that cluster's certificate and trust anchor (a restore from its
-        backup).
+        ``state`` "UNINITIALIZED" / "INITIALIZED" stops early (no HSM / the first HSM only).
+        ``kmsuser_on``: "all", or indexes (into ``hsm_azs``) of the HSMs that get kmsuser.
+        ``lineage_of``: restore the new cluster from that cluster's latest backup (same cluster
+        certificate and trust anchor). ``degraded``: indexes of HSMs that end DEGRADED.
         """
-        models = self._models()
         subnet_azs = subnet_azs or tuple(dict.fromkeys(hsm_azs))
-        block = next(self._cidr)
-        vpc_id = self.ec2.create_vpc(CidrBlock=f"10.{block}.0.0/16")["Vpc"]["VpcId"]
-        subnets = {}
-        for i, az in enumerate(subnet_azs):
-            subnet = self.ec2.create_subnet(
-                VpcId=vpc_id, CidrBlock=f"10.{block}.{i}.0/{subnet_prefix}", AvailabilityZone=az
-            )["Subnet"]
-            subnets[az] = subnet["SubnetId"]
-        cluster_id = "cluster-" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(11))
-        sg = self.ec2.create_security_group(
-            GroupName=f"cloudhsm-{cluster_id}-sg", Description="cluster sg", VpcId=vpc_id
-        )["GroupId"]
-        rule = [{"IpProtocol": "tcp", "FromPort": 2223, "ToPort": 2225, "UserIdGroupPairs": [{"GroupId": sg}]}]
-        self.ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=rule)
-        self.ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=rule)
+        n = next(self._vpc_numbers) % 250 + 1
+        vpc_id = self.ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"]
+        subnets = {
+            az: self.ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{n}.{i}.0/{subnet_prefix}",
+                                       AvailabilityZone=az)["Subnet"]["SubnetId"]
+            for i, az in enumerate(subnet_azs)
+        }
+        params: dict[str, Any] = {"HsmType": "hsm2m.medium", "SubnetIds": list(subnets.values())}
         if lineage_of is not None:
-            trust_anchor, certificate = lineage_of.trust_anchor, lineage_of.cluster_certificate
+            backups = self.hsm.describe_backups(Filters={"clusterIds": [lineage_of.cluster_id]})["Backups"]
+            latest = max((b for b in backups if b["BackupState"] == "READY"),
+                         key=lambda b: b["CreateTimestamp"])
+            params["SourceBackupId"] = latest["BackupId"]
+        cluster_id = self.hsm.create_cluster(**params)["Cluster"]["ClusterId"]
+        hsm_ids: list[str] = []
+        if state == "CREATE_IN_PROGRESS":
+            trust_anchor = lineage_of.trust_anchor if lineage_of else ""
+            return self._handle(cluster_id, vpc_id, subnets, hsm_ids, trust_anchor, self._cluster(cluster_id))
+        if lineage_of is not None:
+            described = self._wait_cluster(cluster_id, "ACTIVE")
+            trust_anchor = lineage_of.trust_anchor
         else:
-            n = next(_ids)
-            # 1024-bit test keys: only distinctness matters here, and they are quick to make.
-            trust_anchor, certificate = _self_signed_pem(f"test CA {n}"), _self_signed_pem(f"cluster {n}")
-        with models.LOCK:
-            cluster = models.Cluster(
-                cluster_id=cluster_id,
-                arn=f"arn:aws:cloudhsm:{REGION}:{ACCOUNT}:cluster/{cluster_id}",
-                account_id=ACCOUNT,
-                region=REGION,
-                hsm_type="hsm2m.medium",
-                mode="FIPS",
-                network_type="IPV4",
-                backup_retention_policy={"Type": "DAYS", "Value": "90"},
-                subnet_mapping=dict(subnets),
-                vpc_id=vpc_id,
-                security_group=sg,
-                create_timestamp=time.time(),
-                state=state,
-                trust_anchor_pem=trust_anchor,
-                cluster_certificate_pem=certificate,
-                certificates={"ClusterCertificate": certificate},
-            )
-            hsm_ids = []
-            for index, az in enumerate(hsm_azs):
-                hsm_id = "hsm-" + secrets.token_hex(6)
-                eni = self.ec2.create_network_interface(SubnetId=subnets[az], Groups=[sg])["NetworkInterface"]
-                users = {
-                    "admin": models.HsmUser("admin", "admin", "AdminPassword1"),
-                    "app_user": models.HsmUser("app_user", "appliance"),
-                }
-                if kmsuser_on == "all" or index in kmsuser_on:
-                    users["kmsuser"] = models.HsmUser("kmsuser", "crypto-user", kmsuser_password)
-                cluster.hsms[hsm_id] = models.Hsm(
-                    hsm_id=hsm_id,
-                    cluster_id=cluster_id,
-                    availability_zone=az,
-                    subnet_id=subnets[az],
-                    eni_id=eni["NetworkInterfaceId"],
-                    eni_ip=eni["PrivateIpAddress"],
-                    eni_ipv6=None,
-                    hsm_type="hsm2m.medium",
-                    state="ACTIVE",
-                    users=users,
-                )
-                hsm_ids.append(hsm_id)
-            self._backend().clusters[cluster_id] = cluster
-        return ClusterHandle(cluster_id, vpc_id, sg, subnets, hsm_ids, trust_anchor, certificate, cluster)
+            described = self._wait_cluster(cluster_id, "UNINITIALIZED")
+            if state == "UNINITIALIZED":  # the CA the user is going to sign with
+                return self._handle(cluster_id, vpc_id, subnets, hsm_ids, test_ca(ca).pem, described)
+            hsm_ids.append(self._create_hsm(cluster_id, hsm_azs[0]))
+            csr = self._cluster(cluster_id)["Certificates"]["ClusterCsr"]
+            authority = test_ca(ca)
+            trust_anchor = authority.pem
+            self.hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=authority.sign(csr), TrustAnchor=trust_anchor)
+            described = self._wait_cluster(cluster_id, "INITIALIZED")
+            if state == "INITIALIZED":
+                return self._handle(cluster_id, vpc_id, subnets, hsm_ids, trust_anchor, described)
+            result = self.hsm_side(cluster_id, "cluster_activate", security_group_ids=[described["SecurityGroup"]],
+                                   password=ADMIN_PASSWORD, trust_anchor=trust_anchor)
+            assert result["ok"], result
+            described = self._wait_cluster(cluster_id, "ACTIVE")
+        for index, az in enumerate(hsm_azs):
+            if index < len(hsm_ids):
+                continue
+            hsm_ids.append(self._create_hsm(cluster_id, az, degraded=index in degraded))
+        handle = self._handle(cluster_id, vpc_id, subnets, hsm_ids, trust_anchor, self._cluster(cluster_id))
+        wanted = [h for i, h in enumerate(hsm_ids) if (kmsuser_on == "all" or i in kmsuser_on) and i not in degraded]
+        users = self.users(handle)
+        missing = [h for h in wanted if "kmsuser" not in users[h]["users"]]
+        if missing:
+            result = self.hsm_side(handle, "user_create", hsms=missing,
+                                   login={"username": "admin", "role": "admin", "password": ADMIN_PASSWORD},
+                                   username="kmsuser", role="crypto-user", password=kmsuser_password)
+            assert result["ok"], result
+        return handle
 
-    def kmsuser(self, cluster: ClusterHandle, hsm_id: str) -> Any:
-        """The live kmsuser object on one HSM (None when absent)."""
-        return cluster.raw.hsms[hsm_id].users.get("kmsuser")
+    @staticmethod
+    def _handle(cluster_id: str, vpc_id: str, subnets: dict[str, str], hsm_ids: list[str], trust_anchor: str,
+                described: dict[str, Any]) -> ClusterHandle:
+        return ClusterHandle(cluster_id, vpc_id, described["SecurityGroup"], subnets, hsm_ids, trust_anchor,
+                             described["Certificates"].get("ClusterCertificate", ""))
 
-    def remove_kmsuser(self, cluster: ClusterHandle, hsm_id: str) -> None:
-        with self._models().LOCK:
-            cluster.raw.hsms[hsm_id].users.pop("kmsuser", None)
+    def users(self, cluster: ClusterHandle) -> dict[str, Any]:
+        """Per-HSM user stores (role, has_password, failed_logins, locked, sessions; no passwords)."""
+        status, body = self.emulator.emu("GET", f"cloudhsm/hsm-users?cluster_id={cluster.cluster_id}")
+        assert status == 200, body
+        return body
 
-    def set_hsm_state(self, cluster: ClusterHandle, hsm_id: str, state: str) -> None:
-        with self._models().LOCK:
-            cluster.raw.hsms[hsm_id].state = state
+    def kmsuser(self, cluster: ClusterHandle, hsm_id: str) -> dict[str, Any] | None:
+        return self.users(cluster)[hsm_id]["users"].get("kmsuser")
 
-    def set_cluster_state(self, cluster: ClusterHandle, state: str) -> None:
-        with self._models().LOCK:
-            cluster.raw.state = state
+    def kmsuser_login(self, cluster: ClusterHandle, password: str, hsm_ids: list[str] | None = None) -> dict:
+        """Log in and out as kmsuser (a wrong password counts as a failed login)."""
+        body: dict[str, Any] = {"login": {"username": "kmsuser", "role": "crypto-user", "password": password}}
+        if hsm_ids is not None:
+            body["hsms"] = hsm_ids
+        return self.hsm_side(cluster, "login", **body)
+
+    def delete_hsm(self, cluster: ClusterHandle, hsm_id: str) -> None:
+        self.hsm.delete_hsm(ClusterId=cluster.cluster_id, HsmId=hsm_id)
 
     def delete_cluster(self, cluster: ClusterHandle) -> None:
-        """The cluster is gone (its HSMs deleted, then the cluster)."""
-        with self._models().LOCK:
-            self._backend().clusters.pop(cluster.cluster_id, None)
+        """Delete every HSM, wait for them to go, then delete the cluster."""
+        for hsm_id in cluster.hsm_ids:
+            self.delete_hsm(cluster, hsm_id)
+        self._wait("HSMs gone", lambda: not self._cluster(cluster.cluster_id)["Hsms"])
+        self.hsm.delete_cluster(ClusterId=cluster.cluster_id)
+
+    def fault(self, rule: dict[str, Any]) -> dict[str, Any]:
+        status, body = self.emulator.emu("POST", "faults", rule)
+        assert status == 200, body
+        return body
 
     # ------------------------------------------------------------------ KMS helpers
     def create_store(self, cluster: ClusterHandle, name: str | None = None, **extra: Any) -> str:
@@ -222,7 +295,7 @@ class World:
     def state(self, store_id: str) -> str:
         return self.store(store_id)["ConnectionState"]
 
-    def wait_state(self, store_id: str, *states: str, timeout: float = 20.0) -> dict[str, Any]:
+    def wait_state(self, store_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.time() + timeout
         while True:
             entry = self.store(store_id)
@@ -243,6 +316,14 @@ class World:
         self.kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
         self.wait_state(store_id, "DISCONNECTED")
 
+    def rotated_password(self, store_id: str) -> str:
+        """The password KMS set on connect, as recorded for leak tests (kind secret_value)."""
+        records = self.emulator.introspect(kind="secret_value")["records"]
+        mine = [r["value"] for r in records if r.get("custom_key_store_id") == store_id
+                and r.get("source", "").startswith("kms.ConnectCustomKeyStore")]
+        assert mine, "no rotated password recorded"
+        return mine[-1]
+
     def kms_network(self, store_id: str, cluster: ClusterHandle) -> tuple[list[dict], list[dict]]:
         """(security groups named kms-<store id>, ENIs KMS made for the cluster)."""
         groups = self.ec2.describe_security_groups(
@@ -255,41 +336,22 @@ class World:
         ]
         return groups, enis
 
-
-@pytest.fixture(scope="session")
-def kms_emulator() -> Any:
-    """An in-process emulator (``emu.server.start``), so tests can shape the CloudHSM model."""
-    from emu import server
-
-    port = free_port()
-    http = server.start("127.0.0.1", port, 0.01)
-    try:
-        yield Emulator(f"http://127.0.0.1:{port}")
-    finally:
-        http.shutdown()
+    def scale(self) -> float:
+        return self.emulator.emu("GET", "clock")[1]["scale"]
 
 
 @pytest.fixture
-def world(kms_emulator: Emulator) -> World:
-    """A clean KMS (stores, keys), no fault rules, short key store durations.
-
-    Only KMS is reset: a full reset rebuilds moto's EC2 backend (~5 s on a loaded machine).
-    Every test makes its own VPC, subnets and clusters, so leftovers of other tests do not
-    matter.
-    """
-    from moto.kms.models import kms_backends
-
-    from emu import clock, faults, recorder
-
-    kms_backends.reset()
-    faults.clear()
-    recorder.clear()
-    clock.reset()
-    status, body = kms_emulator.emu(
-        "POST", "clock", {"durations": {"kms.connect": CONNECT_SECONDS, "kms.disconnect": DISCONNECT_SECONDS}}
-    )
-    assert status == 200, body
-    return World(kms_emulator)
+def world(emulator: Emulator) -> World:
+    """A clean KMS, no fault rules, short durations, CloudHSM quotas out of the way."""
+    for method, path, body in (
+        ("POST", "kms/reset", {}),
+        ("DELETE", "faults", None),
+        ("POST", "clock", {"durations": FAST_DURATIONS}),
+        ("POST", "cloudhsm/quotas", {"clusters_per_region": 1000, "hsms_per_region": 1000}),
+    ):
+        status, result = emulator.emu(method, path, body)
+        assert status == 200, (path, result)
+    return World(emulator)
 
 
 def error_code(excinfo: Any) -> str:
@@ -298,6 +360,3 @@ def error_code(excinfo: Any) -> str:
 
 def error_message(excinfo: Any) -> str:
     return excinfo.value.response["Error"]["Message"]
-
-
-Wait = Callable[..., Any]

@@ -4,6 +4,9 @@
 CreateKey/GenerateRandom/ScheduleKeyDeletion, and the ``/_emu/kms/...`` introspection route.
 State lives on moto's KMS backends; transitions are lazy (see ``stores``).
 
+Control routes: ``GET /_emu/kms/custom-key-stores`` (stores with their network and sessions,
+never passwords), ``POST /_emu/kms/reset`` (KMS alone).
+
 Other parts of the emulator that read the HSM side (users, sessions, passwords) should call
 :func:`advance_all` first, so a connect whose duration has elapsed has rotated the kmsuser password
 and opened KMS's session before anyone looks.
@@ -58,6 +61,20 @@ def _introspect(_body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]
     return 200, {"CustomKeyStores": out}
 
 
+def _reset_kms(_body: dict[str, Any], _query: dict[str, str]) -> tuple[int, Any]:
+    """Reset KMS alone (keys and key stores), leaving every other service as it is.
+
+    A full ``/_emu/reset`` rebuilds moto's EC2 backend, which takes seconds; key store tests
+    make their own VPCs and clusters and only need a clean KMS.
+    """
+    from moto.kms.models import kms_backends
+
+    with stores.LOCK:
+        reset()
+        kms_backends.reset()
+    return 200, {"reset": "kms"}
+
+
 _routes_installed = False
 
 
@@ -66,10 +83,21 @@ def install() -> None:
     api.install()
     if not _routes_installed:
         control.route("GET", "kms/custom-key-stores")(_introspect)
+        control.route("POST", "kms/reset")(_reset_kms)
         _routes_installed = True
 
 
 def reset() -> None:
-    """Forget every key store (moto's own reset also drops them with the backends)."""
-    for backend in _kms_backends():
-        stores.registry(backend).clear()
+    """Forget every key store, ending KMS's kmsuser sessions on the HSMs (moto's own reset also
+    drops the stores with the backends)."""
+    from . import kmsuser
+
+    with stores.LOCK:
+        for backend in _kms_backends():
+            registry = stores.registry(backend)
+            for store in registry.values():
+                try:
+                    kmsuser.logout(store.session)
+                except Exception:  # the CloudHSM model may already be gone (full reset)
+                    pass
+            registry.clear()
