@@ -53,6 +53,17 @@ def test_connect_rotates_kmsuser_password_and_keeps_a_session(world: World) -> N
     assert world.kmsuser_login(cluster, password)["ok"]
 
 
+def test_hsm_side_sees_a_finished_connect_without_a_kms_request(world: World) -> None:
+    cluster = world.make_cluster()
+    store_id = world.create_store(cluster)
+    world.kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    time.sleep(CONNECT_SECONDS * world.scale() * 1.2)
+    # Only the HSM side is read: KMS's session and rotation are already there.
+    assert all(world.kmsuser(cluster, h)["sessions"] == 1 for h in cluster.hsm_ids)
+    assert not world.kmsuser_login(cluster, KMSUSER_PASSWORD)["ok"]
+    assert world.state(store_id) == "CONNECTED"
+
+
 def test_connect_builds_and_disconnect_removes_the_kms_network(world: World) -> None:
     cluster = world.make_cluster(hsm_azs=("us-east-1a", "us-east-1b"), subnet_azs=("us-east-1a", "us-east-1b", "us-east-1c"))
     store_id = world.create_store(cluster)

@@ -14,6 +14,7 @@ and opened KMS's session before anyone looks.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from emu import control
@@ -75,16 +76,50 @@ def _reset_kms(_body: dict[str, Any], _query: dict[str, str]) -> tuple[int, Any]
     return 200, {"reset": "kms"}
 
 
+_advancing = threading.local()
+
+
+def _hook_cloudhsm_reads() -> None:
+    """Advance key stores whenever the CloudHSM model is read (its ``tick``).
+
+    Transitions are lazy; without this, a connect whose duration has elapsed would rotate the
+    kmsuser password and open KMS's session only at the next KMS request, and a ``cloudhsm-cli``
+    ``user list`` in between would see the old state.
+    """
+    try:
+        from emu.cloudhsm import models
+    except ImportError:  # no CloudHSM package: nothing to keep in step
+        return
+    original = models.CloudHsmBackend.tick
+
+    def tick(self: Any) -> None:
+        original(self)
+        if getattr(_advancing, "active", False):
+            return
+        _advancing.active = True
+        try:
+            from moto.kms.models import kms_backends
+
+            stores.advance_backend(kms_backends[self.account_id][self.region_name])
+        finally:
+            _advancing.active = False
+
+    models.CloudHsmBackend.tick = tick
+
+
 _routes_installed = False
 
 
 def install() -> None:
     global _routes_installed
+    if _routes_installed:
+        return
     api.install()
+    _hook_cloudhsm_reads()
     if not _routes_installed:
         control.route("GET", "kms/custom-key-stores")(_introspect)
         control.route("POST", "kms/reset")(_reset_kms)
-        _routes_installed = True
+    _routes_installed = True
 
 
 def reset() -> None:
