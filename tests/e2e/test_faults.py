@@ -75,7 +75,8 @@ def test_initialize_cluster_rejected_rolls_back(emu, network, stack_factory):
 def test_client_command_failing_rolls_back(emu, network, stack_factory):
     stack = stack_factory()
     rule = emu.add_fault(kind="client_command", count=None,
-                         stderr="cloudhsm-cli: injected failure: connection refused", exit_code=1)
+                         outcome={"exit_code": 1,
+                                  "stderr": "cloudhsm-cli: injected failure: connection refused"})
     result = stack.deploy(**_params(network, 1, 1))
     assert emu.fault_hits(rule["id"]) >= 1
     _assert_clean_rollback(emu, stack, network, result, [r"command|Activate"])

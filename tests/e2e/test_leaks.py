@@ -17,7 +17,7 @@ def test_no_secret_in_any_record(emu, network, stack_factory):
     stack.deploy_ok(**{**params, "HsmsPerSubnet": 2})
     # A failing update records errors, causes and command output too: a client command fails.
     rule = emu.add_fault(kind="client_command", count=None,
-                         stderr="cloudhsm-cli: injected failure", exit_code=1)
+                         outcome={"exit_code": 1, "stderr": "cloudhsm-cli: injected failure"})
     failed = stack.deploy(**{**params, "HsmsPerSubnet": 1})
     assert emu.fault_hits(rule["id"]) >= 1, "the injected command failure never happened"
     emu.clear_faults()

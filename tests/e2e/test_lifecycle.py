@@ -24,6 +24,8 @@ def assert_deleted(emu, stack, network, outputs) -> None:
     result = stack.destroy()
     assert result.returncode == 0 and result.status == "DELETE_COMPLETE", result.describe()
     assert stack.cfn_status() in (None, "DELETE_COMPLETE")
+    assert "TrustAnchor" in str(result.out.get("retained")), \
+        f"destroy must report the retained trust anchor secret: {result.out.get('retained')}"
     assert_nothing_billing(emu, network)
     sm = emu.client("secretsmanager")
     anchor = sm.describe_secret(SecretId=outputs["TrustAnchorSecretArn"])
