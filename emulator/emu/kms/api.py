@@ -290,7 +290,14 @@ def _wrap_create_key(original: Callable[[KmsResponse], str]) -> Callable[[KmsRes
             store = stores.find(backend, store_id)
             if store.state != "CONNECTED":
                 raise invalid_state(store.id, store.state, "CreateKey")
-            cluster = stores.require_cluster(account, region, store.cluster_id)
+            cluster = stores.get_cluster(account, region, store.cluster_id)
+            if cluster is None:
+                # CreateKey has no cluster-not-found error; a store whose cluster is gone fails
+                # its configuration rule (no active HSMs). Uncertain.
+                raise error(
+                    "CloudHsmClusterInvalidConfigurationException",
+                    "CloudHSM cluster must contain active HSMs in at least two Availability Zones",
+                )
             stores.require_configuration(account, region, cluster, min_hsms=2)
             key = backend.create_key(
                 p.get("Policy"),
