@@ -454,3 +454,22 @@ def test_durations_are_scaled_and_lazy(hsm_env: Toolbox):
     elapsed = time.time() - start
     scale = hsm_env.emu.time_scale
     assert 240 * scale * 0.9 <= elapsed <= 240 * scale + 3, elapsed
+
+
+def test_deleted_cluster_drops_out_after_a_while(hsm_env: Toolbox):
+    hsm_env.emu.emu("POST", "clock", {"durations": {"cloudhsm.deleted_visible": 50}})
+    _, subnets = hsm_env.vpc(azs=("us-east-1a",))
+    cid = hsm_env.cluster(subnets)["ClusterId"]
+    hsm_env.hsm.delete_cluster(ClusterId=cid)
+    hsm_env.wait_cluster(cid, "DELETED")
+    deadline = time.time() + 20
+    while hsm_env.hsm.describe_clusters(Filters={"clusterIds": [cid]})["Clusters"]:
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def test_hsm_type_migration_is_refused_clearly(hsm_env: Toolbox):
+    _, subnets = hsm_env.vpc(azs=("us-east-1a",))
+    cid = hsm_env.cluster(subnets)["ClusterId"]
+    code, message, _ = error_of(hsm_env.hsm.modify_cluster, ClusterId=cid, HsmType="hsm1.medium")
+    assert code == "CloudHsmInvalidRequestException" and "migration" in message

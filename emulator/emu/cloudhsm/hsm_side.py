@@ -178,6 +178,7 @@ def cluster_activate(account: str, region: str, cluster_id: str, hsms: list[Any]
                      trust_anchor_pem: str | None) -> None:
     with LOCK:
         cluster = _cluster(account, region, cluster_id)
+        reached = _connected(cluster, hsms)  # the CLI connects first
         if cluster.state != "INITIALIZED":
             raise HsmSideError(
                 "INVALID_STATE",
@@ -194,7 +195,6 @@ def cluster_activate(account: str, region: str, cluster_id: str, hsms: list[Any]
                 "Cluster activation failed: the HSM certificate does not chain to the trust "
                 "anchor in customerCA.crt",
             )
-        reached = _connected(cluster, hsms)
         _check_password(password)
         for hsm in reached:
             admin = hsm.users.get("admin")
