@@ -25,3 +25,12 @@ def reset() -> None:
 
     ssm_run.reset()
     instances.reset()
+
+
+def shutdown() -> None:
+    """On exit: kill scripts still running in instances, remove the temporary state dir."""
+    from . import instances, sandbox, ssm_run
+
+    ssm_run.reset()
+    instances.reset()
+    sandbox.remove_state_dir()

@@ -182,16 +182,18 @@ def _boot_complete(instance_id: str, gen: int) -> None:
     n = node(instance_id)
     if n is None or gen != _generation or state_name(n) != "running":
         return
-    box = ensure_sandbox(n)
+    first = not n.booted_once
+    text = _user_data_text(n.instance) if first and not n.user_data_done else None
+    # The filesystem is laid out lazily (first command or user-data): most instances other
+    # packages create never run anything.
+    box = ensure_sandbox(n) if text else None
     n.online_at = min(n.online_at, clock.now())
     n.online = True
-    first = not n.booted_once
     n.booted_once = True
     is_managed(n)
-    if first and not n.user_data_done:
+    if first:
         n.user_data_done = True
-        text = _user_data_text(n.instance)
-        if text:
+        if text and box is not None:
             _run_user_data(n, box, text)
 
 

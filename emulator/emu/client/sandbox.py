@@ -174,13 +174,20 @@ class Result:
     killed: bool = False
 
 
+_live_lock = threading.Lock()
+_live: dict[str, set["Running"]] = {}  # instance id -> scripts running on it
+
+
 class Running:
     """A script running in an instance; :meth:`wait` collects its result."""
 
-    def __init__(self, proc: subprocess.Popen, timeout: float | None):
+    def __init__(self, proc: subprocess.Popen, timeout: float | None, instance_id: str):
         self.proc = proc
         self.timeout = timeout
+        self.instance_id = instance_id
         self._killed = False
+        with _live_lock:
+            _live.setdefault(instance_id, set()).add(self)
 
     def kill(self) -> None:
         self._killed = True
@@ -198,6 +205,8 @@ class Running:
             self.kill()
             out, err = self.proc.communicate()
         code = self.proc.returncode
+        with _live_lock:
+            _live.get(self.instance_id, set()).discard(self)
         return Result(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                       timed_out=timed_out, killed=self._killed and not timed_out)
 
@@ -226,7 +235,31 @@ def start(sandbox: Sandbox, script_path: str, cwd: str, env: dict[str, str],
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True,
                             cwd="/" if unshare_available() else cwd)
-    return Running(proc, timeout)
+    return Running(proc, timeout, sandbox.instance_id)
+
+
+def kill_instance(instance_id: str) -> None:
+    """Kill every script running on the instance (it stopped or was terminated)."""
+    with _live_lock:
+        victims = list(_live.get(instance_id, ()))
+    for running in victims:
+        running.kill()
+
+
+def kill_all() -> None:
+    with _live_lock:
+        victims = [r for runs in _live.values() for r in runs]
+    for running in victims:
+        running.kill()
+
+
+def remove_state_dir() -> None:
+    """On exit: delete the state directory if we created it (not a configured one)."""
+    global _state_dir
+    with _lock:
+        if _state_dir is not None and not os.environ.get("EMU_STATE_DIR"):
+            shutil.rmtree(_state_dir, ignore_errors=True)
+            _state_dir = None
 
 
 def base_environment(identity: Identity) -> dict[str, str]:

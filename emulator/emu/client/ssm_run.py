@@ -48,8 +48,6 @@ PLUGIN_OUTPUT_LIMIT = 2500  # ListCommandInvocations CommandPlugins[].Output
 VISIBILITY_DELAY = 0.2  # fraction of ssm.command before invocations can be read (as on AWS,
 # GetCommandInvocation right after SendCommand may answer InvocationDoesNotExist)
 
-_lock = threading.Lock()
-_running: dict[tuple[str, str], list[sandbox.Running]] = {}  # (command, instance) -> processes
 
 
 def _utcnow() -> datetime.datetime:
@@ -164,7 +162,8 @@ class EmuCommand:
         self.region = region
         self.document_name = document_name
         self.document_version = document_version
-        self.parameters = parameters
+        self.parameters = parameters  # resolved, defaults included
+        self.given_parameters: dict[str, list[str]] = {}  # as sent (what AWS echoes back)
         self.steps = steps
         self.instance_ids = instance_ids
         self.targets = targets
@@ -213,8 +212,7 @@ class EmuCommand:
             "DocumentVersion": self.document_version,
             "Comment": self.comment,
             "ExpiresAfter": self.expires_after,
-            "Parameters": {k: (v if isinstance(v, list) else [v])
-                           for k, v in self.parameters.items()},
+            "Parameters": self.given_parameters,
             "InstanceIds": self.instance_ids,
             "Targets": self.targets,
             "RequestedDateTime": self.requested_date_time,
@@ -344,10 +342,12 @@ def send_command(backend: Any, *, document_name: str | None, document_version: s
         command.invocations.append(Invocation(
             command=command, instance_id=instance_id, instance_name=name,
             plugins=[PluginRun(step.name) for step in steps], visible_at=visible_at))
+    command.given_parameters = {k: [str(x) for x in (v if isinstance(v, list) else [v])]
+                                for k, v in (parameters or {}).items()}
     backend._commands.append(command)
     recorder.record("ssm_command", phase="sent", command_id=command.command_id,
                     document=document_name, document_version=doc.version,
-                    parameters=command.response_object()["Parameters"],
+                    parameters=command.given_parameters,
                     instance_ids=chosen, script="\n".join(s.script for s in steps))
     for invocation in command.invocations:
         threading.Thread(target=_deliver_and_run, args=(invocation, instances.generation()),
@@ -513,14 +513,7 @@ def _run_steps(inv: Invocation, n: instances.Node) -> None:
         box.path(script_path).write_text(step.script + "\n")
         cwd = step.working_directory or step_dir
         running = sandbox.start(box, script_path, cwd, env, timeout=float(step.timeout_seconds))
-        key = (command.command_id, inv.instance_id)
-        with _lock:
-            _running.setdefault(key, []).append(running)
-        try:
-            result = running.wait()
-        finally:
-            with _lock:
-                _running.pop(key, None)
+        result = running.wait()
         plugin.stdout, plugin.stderr = result.stdout, result.stderr
         if result.timed_out:
             plugin.status, plugin.details, plugin.code = "TimedOut", "ExecutionTimedOut", -1
@@ -553,19 +546,12 @@ def _record_done(inv: Invocation) -> None:
 
 
 def instance_went_offline(instance_id: str) -> None:
-    """Stop/terminate: commands running on the instance are killed (they end Failed)."""
-    with _lock:
-        victims = [r for (cid, iid), runs in _running.items() if iid == instance_id for r in runs]
-    for running in victims:
-        running.kill()
+    """Stop/terminate: scripts running on the instance are killed (their invocations fail)."""
+    sandbox.kill_instance(instance_id)
 
 
 def reset() -> None:
-    with _lock:
-        victims = [r for runs in _running.values() for r in runs]
-        _running.clear()
-    for running in victims:
-        running.kill()
+    sandbox.kill_all()
 
 
 # ---------------------------------------------------------------------------------------------
