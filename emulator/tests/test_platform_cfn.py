@@ -134,6 +134,16 @@ def test_stack_with_native_resources(emu):
                 "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 "Code": {"S3Bucket": "assets", "S3Key": "fn.zip"},
                 "Environment": {"Variables": {"TABLE": {"Ref": "AWS::StackName"}}}}},
+            "Managed": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+                "Roles": [{"Ref": "Role"}], "PolicyDocument": {
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                            "Action": "ec2:Describe*",
+                                                            "Resource": "*"}]}}},
+            "Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {
+                "Roles": [{"Ref": "Role"}]}},
+            "Invoke": {"Type": "AWS::Lambda::Permission", "Properties": {
+                "FunctionName": {"Fn::GetAtt": ["Fn", "Arn"]}, "Action": "lambda:InvokeFunction",
+                "Principal": "cloudformation.amazonaws.com"}},
             "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {
                 "LogGroupName": {"Fn::Sub": "/aws/lambda/${Fn}"}, "RetentionInDays": 7}},
             "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
@@ -174,6 +184,11 @@ def test_stack_with_native_resources(emu):
         sfn.describe_execution(executionArn=execution["executionArn"])))
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"]) == {"group": "bridge", "t": "native"}
+    iam = emu.client("iam")
+    role = next(r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("native-Role"))
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert len(attached) == 1
+    assert iam.list_instance_profiles_for_role(RoleName=role["RoleName"])["InstanceProfiles"]
     group = emu.client("ec2").describe_security_groups(GroupIds=[out["Sg"]])["SecurityGroups"][0]
     assert any(p.get("FromPort") == 2223 for p in group["IpPermissions"])
     assert any(p.get("FromPort") == 2223 for p in group["IpPermissionsEgress"])
@@ -251,7 +266,8 @@ def test_independent_resources_are_created_in_parallel(emu, provider):
     template = {"Resources": {f"R{i}": custom(provider, Sleep="1") for i in range(3)}}
     assert create(emu, "parallel", template)["StackStatus"] == "CREATE_COMPLETE"
     history = [e for e in events(emu, "parallel") if e["LogicalResourceId"] != "parallel"]
-    started = [e["Timestamp"] for e in history if e["ResourceStatus"] == "CREATE_IN_PROGRESS"]
+    started = [e["Timestamp"] for e in history if e["ResourceStatus"] == "CREATE_IN_PROGRESS"
+               and "ResourceStatusReason" not in e]
     completed = [e["Timestamp"] for e in history if e["ResourceStatus"] == "CREATE_COMPLETE"]
     # Every resource started before the first one (each takes 1 s) completed.
     assert max(started) < min(completed)
@@ -436,7 +452,8 @@ def test_secret_generate_secret_string_rules_and_retain(emu):
     # Introspection has every generated value.
     values = {s["value"] for s in emu.introspect(sections="secrets")["secrets"]}
     assert password in values
-    assert any(document["password"] in v for v in values)
+    assert any(v.startswith("{") and json.loads(v).get("password") == document["password"]
+               for v in values)
     cfn = emu.client("cloudformation")
     cfn.delete_stack(StackName="secrets")
     stack_id = stack["StackId"]
@@ -485,3 +502,52 @@ def test_response_url_rejects_unknown_tokens(emu):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request)
     assert err.value.code == 403
+
+
+def test_wait_condition_stabilizes_on_signal(emu, make_function):
+    """Exercises the stabilization hook: the condition blocks until a signal arrives."""
+    signaller = make_function("signaller", r'''URL=$(echo "$1" | jq -r .Url)
+curl -sS -X PUT -H 'Content-Type:' --data-binary '{"Status":"SUCCESS","UniqueId":"i-1","Data":"ready","Reason":"ok"}' "$URL"
+echo '{}' ''')
+    template = {"Resources": {
+        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+        "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "Properties": {
+            "Handle": {"Ref": "Handle"}, "Timeout": 300}}},
+        "Outputs": {"Url": {"Value": {"Ref": "Handle"}},
+                    "Data": {"Value": {"Fn::GetAtt": ["Wait", "Data"]}}}}
+    emu.client("cloudformation").create_stack(StackName="waiter", TemplateBody=json.dumps(template))
+    url = wait_for(lambda: next((e["PhysicalResourceId"] for e in events(emu, "waiter")
+                                 if e["LogicalResourceId"] == "Handle"
+                                 and e["ResourceStatus"] == "CREATE_COMPLETE"), None))
+    time.sleep(0.5)
+    assert emu.client("cloudformation").describe_stacks(
+        StackName="waiter")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
+    emu.client("lambda").invoke(FunctionName=signaller, Payload=json.dumps({"Url": url}).encode())
+    stack = settle(emu, "waiter")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(emu, "waiter")
+    assert json.loads(outputs(stack)["Data"]) == {"i-1": "ready"}
+
+
+def test_wait_condition_times_out(emu):
+    template = {"Resources": {
+        "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+        "Wait": {"Type": "AWS::CloudFormation::WaitCondition", "Properties": {
+            "Handle": {"Ref": "Handle"}, "Timeout": 50, "Count": 2}}}}
+    stack = create(emu, "nowait", template)
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert ("Wait", "CREATE_FAILED",
+            "WaitCondition timed out. Received 0 conditions when expecting 2") in \
+        failures(emu, "nowait")
+
+
+def test_failure_cancels_resources_in_progress(emu, provider):
+    # Mute never answers (ServiceTimeout 3600 nominal = 36 s real); Broken fails at once.
+    template = {"Resources": {"Mute": custom(provider, Mode="silent"),
+                              "Broken": custom(provider, FailOn="Create", Sleep="0.5")}}
+    started = time.time()
+    stack = create(emu, "cancel", template)
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert time.time() - started < 20
+    assert ("Mute", "CREATE_FAILED", "Resource creation cancelled") in failures(emu, "cancel")
+    deletes = {r["LogicalResourceId"] for r in requests(emu) if r["RequestType"] == "Delete"}
+    assert deletes == {"Mute", "Broken"}

@@ -382,10 +382,11 @@ def install() -> None:
     _installed = True
     from moto.cloudformation.responses import CloudFormationResponse
 
-    from emu.cfn import custom, native
+    from emu.cfn import custom, native, wait_condition
 
     custom.install()
     native.install()
+    wait_condition.install()
     for name, handler in {
         "create_stack": create_stack, "update_stack": update_stack,
         "delete_stack": delete_stack, "describe_stacks": describe_stacks,
@@ -402,10 +403,11 @@ def install() -> None:
 
 
 def reset() -> None:
-    from emu.cfn import custom
+    from emu.cfn import custom, wait_condition
 
     engine.reset()
     custom.reset()
+    wait_condition.reset()
     _seed_ssm()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,11 +119,15 @@ class CustomResource(ResourceModel):
             error = _invoke(ctx, request)
             if error:
                 return None, error
-            if not pending.done.wait(clock.real_seconds(timeout)):
-                # Wording is ours (uncertain): AWS reports a timeout without a response.
-                return None, (f"CloudFormation did not receive a response from your Custom "
-                              f"Resource within the ServiceTimeout of {timeout} seconds. "
-                              f"(RequestId: {request['RequestId']})")
+            end = time.monotonic() + clock.real_seconds(timeout)
+            while not pending.done.wait(min(max(end - time.monotonic(), 0), 0.05)):
+                if ctx.cancelled():  # another resource failed: AWS stops waiting
+                    return None, "Resource creation cancelled"
+                if time.monotonic() >= end:
+                    # Wording is ours (uncertain): AWS reports a timeout without a response.
+                    return None, (f"CloudFormation did not receive a response from your Custom "
+                                  f"Resource within the ServiceTimeout of {timeout} seconds. "
+                                  f"(RequestId: {request['RequestId']})")
             if pending.error:
                 return pending.response, pending.error
             reason = _check_response(request, pending.response or {})
@@ -147,12 +152,10 @@ class CustomResource(ResourceModel):
         response, error = self._send(ctx, request_type, physical_id, old_properties)
         returned_id = (response or {}).get("PhysicalResourceId") if response else None
         if error or (response or {}).get("Status") != "SUCCESS":
-            failure = ResourceFailed(self._failure(response, error))
             # The rollback sends Delete with the id the response carried (or one we invent).
-            failure.resource = Resource(  # type: ignore[attr-defined]
+            raise ResourceFailed(self._failure(response, error), Resource(
                 physical_id=returned_id if isinstance(returned_id, str) and returned_id
-                else (physical_id or f"{ctx.stack_name}-{ctx.logical_id}-{uuid.uuid4().hex[:12]}"))
-            raise failure
+                else (physical_id or f"{ctx.stack_name}-{ctx.logical_id}-{uuid.uuid4().hex[:12]}")))
         data = response.get("Data") or {}
         return Resource(physical_id=returned_id, attributes=data if isinstance(data, dict) else {})
 

@@ -264,11 +264,13 @@ def resolve_parameters(template: dict[str, Any], given: dict[str, Any],
 
 
 def run_graph(nodes: list[str], prerequisites: dict[str, set[str]],
-              action: Callable[[str], None]) -> tuple[list[str], dict[str, str], list[str]]:
+              action: Callable[[str], None], on_failure: Callable[[], None] | None = None
+              ) -> tuple[list[str], dict[str, str], list[str]]:
     """Run ``action(node)`` once every prerequisite succeeded; independent nodes in parallel.
 
     Returns (succeeded, failed{node: reason}, not_started). After the first failure no new node
-    starts; running ones finish.
+    starts and ``on_failure`` is called (the orchestrator cancels running operations with it,
+    like AWS's "Resource creation cancelled"); running ones finish.
     """
     done: list[str] = []
     failed: dict[str, str] = {}
@@ -290,6 +292,8 @@ def run_graph(nodes: list[str], prerequisites: dict[str, set[str]],
                 done.append(node)
             else:
                 failed[node] = outcome
+                if on_failure is not None:
+                    on_failure()
             condition.notify_all()
 
     pending = list(nodes)
@@ -451,6 +455,7 @@ def _active(template: dict[str, Any], evaluator: tpl.Evaluator) -> list[str]:
 
 def run_create(stack: Stack) -> None:
     with stack.operation:
+        stack.cancel = threading.Event()
         try:
             _create(stack)
         except Exception as err:  # never leave a stack IN_PROGRESS because of our bug
@@ -470,7 +475,7 @@ def _create(stack: Stack) -> None:
     def create(logical_id: str) -> None:
         _create_resource(stack, stack.resources[logical_id], stack.evaluator())
 
-    done, failed, not_started = run_graph(active, deps, create)
+    done, failed, not_started = run_graph(active, deps, create, stack.cancel.set)
     if not failed:
         try:
             stack.outputs = _compute_outputs(stack)
@@ -565,6 +570,7 @@ class _Change:
 def run_update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str, Any],
                parameters: dict[str, Any]) -> None:
     with stack.operation:
+        stack.cancel = threading.Event()
         try:
             _update(stack, body, template, inputs, parameters)
         except Exception as err:
@@ -649,7 +655,7 @@ def _update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str,
         stack.event(logical_id, state.resource_type, "UPDATE_COMPLETE", None,
                     resource.physical_id, properties)
 
-    done, failed, not_started = run_graph(active, deps, update)
+    done, failed, not_started = run_graph(active, deps, update, stack.cancel.set)
     if not failed:
         stack.template, stack.body, stack.inputs, stack.parameters = template, body, inputs, parameters
         merged = dict(new_states)

@@ -31,7 +31,15 @@ from emu import clock
 
 
 class ResourceFailed(Exception):
-    """The resource operation failed; the message becomes the event's ResourceStatusReason."""
+    """The resource operation failed; the message becomes the event's ResourceStatusReason.
+
+    ``resource``: what exists despite the failure (e.g. the physical id a FAILED custom resource
+    response carried), so the rollback deletes it.
+    """
+
+    def __init__(self, reason: str, resource: "Resource | None" = None):
+        super().__init__(reason)
+        self.resource = resource
 
 
 @dataclass
