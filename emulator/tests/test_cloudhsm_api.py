@@ -473,3 +473,18 @@ def test_hsm_type_migration_is_refused_clearly(hsm_env: Toolbox):
     cid = hsm_env.cluster(subnets)["ClusterId"]
     code, message, _ = error_of(hsm_env.hsm.modify_cluster, ClusterId=cid, HsmType="hsm1.medium")
     assert code == "CloudHsmInvalidRequestException" and "migration" in message
+
+
+def test_aws_replacing_an_hsm_keeps_its_eni(hsm_env: Toolbox):
+    """Prior-art #2: AWS may replace an HSM on its own; the HSM id changes, the ENI stays."""
+    _, subnets = hsm_env.vpc()
+    cluster, _ = hsm_env.active(subnets)
+    cid, old = cluster["ClusterId"], cluster["Hsms"][0]
+    status, out = hsm_env.emu.emu("POST", "cloudhsm/replace-hsm", {"cluster_id": cid, "hsm_id": old["HsmId"]})
+    assert status == 200 and out["eni_id"] == old["EniId"] and out["new_hsm_id"] != old["HsmId"]
+    hsms = hsm_env.describe(cid)["Hsms"]
+    assert [(h["HsmId"], h["EniId"], h["EniIp"], h["State"]) for h in hsms] == [
+        (out["new_hsm_id"], old["EniId"], old["EniIp"], "CREATE_IN_PROGRESS")]
+    hsm_env.wait_hsm(cid, out["new_hsm_id"], "ACTIVE")
+    assert hsm_env.side("login", cid, [cluster["SecurityGroup"]], login=hsm_env.as_admin())["ok"]
+    assert hsm_env.hsm.delete_hsm(ClusterId=cid, EniId=old["EniId"])["HsmId"] == out["new_hsm_id"]

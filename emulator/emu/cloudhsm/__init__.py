@@ -16,6 +16,7 @@ Control routes (JSON):
   GET/POST /_emu/cloudhsm/settings  {"allow_hsm1_medium": false}
   GET      /_emu/cloudhsm/hsm-users?cluster_id=...[&account=...&region=...]
   POST     /_emu/cloudhsm/hsm-side   drive the HSM side for tests (see _hsm_side_call)
+  POST     /_emu/cloudhsm/replace-hsm {"cluster_id", "hsm_id"}: AWS replaces an HSM (new id, same ENI)
 """
 
 from __future__ import annotations
@@ -128,6 +129,18 @@ def _register_routes() -> None:
     @control.route("POST", "cloudhsm/hsm-side")
     def hsm_side_call(body, query):
         return _hsm_side_call(body)
+
+    @control.route("POST", "cloudhsm/replace-hsm")
+    def replace_hsm(body, query):
+        account, region = _account_region(body)
+        with models.LOCK:
+            b = models.backend(account, region)
+            b.tick()
+            try:
+                new = b.replace_hsm(body.get("cluster_id", ""), body.get("hsm_id", ""))
+            except models.CloudHsmError as exc:
+                return 404, {"error": exc.message}
+            return 200, {"old_hsm_id": body.get("hsm_id"), "new_hsm_id": new.hsm_id, "eni_id": new.eni_id}
 
     @control.route("GET", "cloudhsm/hsm-users")
     def hsm_users(body, query):

@@ -810,6 +810,30 @@ class CloudHsmBackend(BaseBackend):
         hsm.gone_at = clock.deadline("cloudhsm.hsm_delete")
         return hsm.hsm_id
 
+    def replace_hsm(self, cluster_id: str, hsm_id: str) -> Hsm:
+        """What AWS does on its own to an unhealthy HSM: a new HSM id behind the same ENI
+        (prior-art #2; [TF] "the ENI ID will remain consistent"). Users come back from the
+        latest backup in an ACTIVE cluster, else from the replaced HSM."""
+        cluster = self.get_cluster(cluster_id)
+        old = cluster.hsms.get(hsm_id)
+        if old is None:
+            raise not_found(f"HSM {hsm_id} not found in cluster {cluster_id}.")
+        cluster.hsms.pop(hsm_id)
+        backup = self.latest_backup(cluster) if cluster.state == "ACTIVE" else None
+        users = backup.users if backup else old.users
+        new = Hsm(
+            hsm_id=_random_id("hsm-"), cluster_id=cluster.cluster_id,
+            availability_zone=old.availability_zone, subnet_id=old.subnet_id, eni_id=old.eni_id,
+            eni_ip=old.eni_ip, eni_ipv6=old.eni_ipv6, hsm_type=old.hsm_type,
+            ready_at=clock.deadline("cloudhsm.hsm_create"),
+            users={n: u.clone() for n, u in users.items()},
+        )
+        cluster.hsms[new.hsm_id] = new
+        if cluster.first_hsm_id == hsm_id and cluster.state == "UNINITIALIZED":
+            cluster.first_hsm, cluster.first_hsm_id, cluster.certificates = None, None, {}
+        recorder.record("cloudhsm_event", event="hsm_replaced", old=hsm_id, new=new.hsm_id)
+        return new
+
     # ------------------------------------------------------------------ backups
     def describe_backups(self, params: dict[str, Any], caller_backends: list["CloudHsmBackend"]):
         filters = params.get("Filters") or {}
