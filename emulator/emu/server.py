@@ -248,9 +248,25 @@ def _api_operation(environ: dict[str, Any], body: bytes) -> tuple[str, str, str]
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if "Action" in query:
         return service, query["Action"][-1], "query"
-    if "/service/" in environ.get("PATH_INFO", "") and "/operation/" in environ.get("PATH_INFO", ""):
-        return service, environ["PATH_INFO"].rsplit("/", 1)[-1], "cbor"
+    path = environ.get("PATH_INFO", "")
+    if "/service/" in path and "/operation/" in path:
+        return service, path.rsplit("/", 1)[-1], "cbor"
+    if service == "lambda":
+        return service, _lambda_operation(environ["REQUEST_METHOD"], path), "rest-json"
     return service, "", "s3" if service == "s3" else "rest-json"
+
+
+def _lambda_operation(method: str, path: str) -> str:
+    """The few Lambda REST operations fault rules name (others only match operation "*")."""
+    parts = [p for p in path.split("/") if p]
+    # /2015-03-31/functions[/<name>[/invocations]]
+    if len(parts) == 4 and parts[1] == "functions" and parts[3] == "invocations":
+        return "Invoke"
+    if len(parts) == 2 and parts[1] == "functions":
+        return {"POST": "CreateFunction", "GET": "ListFunctions"}.get(method, "")
+    if len(parts) == 3 and parts[1] == "functions":
+        return {"GET": "GetFunction", "DELETE": "DeleteFunction"}.get(method, "")
+    return ""
 
 
 def _fault_response(start_response: StartResponse, rule: faults.Rule, protocol: str) -> list:
@@ -327,14 +343,19 @@ def serve(host: str, port_number: int, scale: float, durations: dict | None = No
           seed: int = 0) -> None:
     """Run in the foreground until interrupted."""
     server = start(host, port_number, scale, durations, seed)
-    # SIGTERM (how tests and CI stop us) must still run the cleanup below.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stop = threading.Event()
+    # SIGTERM (how tests and CI stop us) and Ctrl-C both end the loop below, then clean up.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"emulator: listening on http://{host}:{port_number} (time scale {scale})",
           file=sys.stderr, flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.2):
+            pass
     finally:
         server.shutdown()
         shutdown_packages()
+        # Skip interpreter finalization: tearing down moto's thousands of modules takes seconds.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

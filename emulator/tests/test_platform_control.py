@@ -111,3 +111,29 @@ def test_health_lists_installed_packages(emu):
     status, body = emu.emu("GET", "health")
     assert status == 200
     assert {"emu.sfn", "emu.lambda_rt", "emu.cfn", "emu.introspect"} <= set(body["packages"])
+
+
+def test_lambda_invoke_fault_reaches_step_functions_retry(emu, make_function):
+    """An injected Lambda service error surfaces in Step Functions as Lambda.<Code>."""
+    import json
+
+    from conftest import wait_execution
+
+    make_function("ok", "echo '{\"fine\": true}'")
+    emu.emu("POST", "faults", {"service": "lambda", "operation": "Invoke",
+                               "error_code": "ServiceException", "status": 500, "count": 1})
+    sfn = emu.client("stepfunctions")
+    arn = sfn.create_state_machine(name="svc", roleArn="arn:aws:iam::123456789012:role/r",
+                                   definition=json.dumps({"StartAt": "T", "States": {"T": {
+                                       "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                       "Parameters": {"FunctionName": "ok", "Payload": {}},
+                                       "Retry": [{"ErrorEquals": ["Lambda.ServiceException"],
+                                                  "IntervalSeconds": 1, "MaxAttempts": 2}],
+                                       "OutputPath": "$.Payload", "End": True}}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="svc-1")["executionArn"]
+    result = wait_execution(sfn, execution)
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"fine": True}
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    failed = [e for e in history if e["type"] == "TaskFailed"]
+    assert failed and failed[0]["taskFailedEventDetails"]["error"] == "Lambda.ServiceException"
