@@ -362,6 +362,20 @@ def test_cli_records_mask_passwords(active: Setup) -> None:
     assert any("erin" in " ".join(r["argv"]) for r in logs)
 
 
+def test_a_client_without_the_trust_anchor_cannot_connect(active: Setup) -> None:
+    """A second (e.g. replacement) instance must get customerCA.crt before it can talk to the
+    HSMs: the CLI verifies the HSM certificates against it on every connection."""
+    other = active.instance(active.subnets[0], security_groups=[active.client_sg])
+    configure = f"/opt/cloudhsm/bin/configure-cli --cluster-id {active.cluster_id}"
+    inv = active.run(other, f"{configure}\n/opt/cloudhsm/bin/cloudhsm-cli user list")
+    assert inv["Status"] == "Failed"
+    assert "customerCA.crt" in json.loads(inv["StandardOutputContent"])["data"]
+    inv = active.run(other, f"{active.install_ca()}\n{configure}\n"
+                            "/opt/cloudhsm/bin/cloudhsm-cli user list")
+    assert inv["Status"] == "Success", inv
+    assert "admin" in inv["StandardOutputContent"]
+
+
 def test_instance_without_reach_after_rule_removed(active: Setup) -> None:
     cluster_sg = active.describe()["SecurityGroup"]
     active.ec2.revoke_security_group_ingress(

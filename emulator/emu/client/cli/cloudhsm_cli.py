@@ -13,7 +13,8 @@ stderr, exit status 2.
 
 Reach: the configured servers identify the cluster; the client then connects to every HSM of the
 cluster it can reach from the instance's security groups (Client SDK 5 learns new HSMs from the
-cluster). No reach → a connection error.
+cluster). No reach → a connection error. Every connection is TLS verified against the configured
+``hsm_ca_file``: it must hold the cluster's trust anchor (activation reports its own errors).
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def run(*, account: str, region: str, security_groups: list[str], argv: list[str
                 return failed("A password is required")
             hsm_side.cluster_activate(account, region, cluster_id, reached, password, ca_pem)
             return ok("Cluster activation successful")
+        check_trust_anchor(account, region, cluster_id, ca_pem)
         if command == ("user", "list"):
             users = hsm_side.user_list(account, region, cluster_id, reached)
             return ok({"users": users})
@@ -189,6 +191,25 @@ def run(*, account: str, region: str, security_groups: list[str], argv: list[str
         return ok(data)
     except HsmSideError as err:
         return failed(err.message)
+
+
+def check_trust_anchor(account: str, region: str, cluster_id: str, ca_pem: str | None) -> None:
+    """The client verifies every HSM's TLS certificate against ``hsm_ca_file``: without the
+    cluster's trust anchor there (or before the cluster has one) it cannot connect."""
+    from emu.cloudhsm import models, pki
+    from emu.cloudhsm.hsm_side import HsmSideError
+
+    with models.LOCK:
+        cluster = models.backend(account, region).clusters.get(cluster_id)
+        anchor = cluster.trust_anchor_pem if cluster else None
+    if not ca_pem:
+        raise HsmSideError("CONNECTION_FAILED",
+                           "Failed to connect to the HSM(s): the CA file configured as "
+                           "hsm_ca_file (/opt/cloudhsm/etc/customerCA.crt) is missing")
+    if not anchor or not pki.same_certificate(ca_pem, anchor):
+        raise HsmSideError("CONNECTION_FAILED",
+                           "Failed to connect to the HSM(s): TLS handshake failed, the HSM "
+                           "certificate does not chain to the configured CA (customerCA.crt)")
 
 
 def cluster_for_servers(account: str, region: str, servers: list[str]) -> str | None:
