@@ -412,6 +412,25 @@ def test_instance_terminated_before_delivery_is_undeliverable(client: Client) ->
     assert inv["Status"] == "Failed" and inv["StatusDetails"] == "Undeliverable"
 
 
+def test_describe_instance_information_lists_managed_nodes(client: Client) -> None:
+    _, subnets = client.network()
+    managed = client.instance(subnets[0], tags={"Name": "admin"})
+    unmanaged = client.instance(subnets[0], ssm=None, wait=False)
+    client.wait_online(unmanaged, managed=False)
+    info = client.ssm.describe_instance_information()["InstanceInformationList"]
+    assert [i["InstanceId"] for i in info] == [managed]
+    assert info[0]["PingStatus"] == "Online" and info[0]["PlatformType"] == "Linux"
+    assert info[0]["IamRole"] == "client-ssm"
+    client.ec2.stop_instances(InstanceIds=[managed])
+    info = client.ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [managed]}])["InstanceInformationList"]
+    assert info[0]["PingStatus"] == "ConnectionLost"
+    online = client.ssm.describe_instance_information(
+        InstanceInformationFilterList=[{"key": "PingStatus", "valueSet": ["Online"]}],
+    )["InstanceInformationList"]
+    assert online == []
+
+
 def test_moto_internals_we_patch_still_exist() -> None:
     """Smoke test per patched moto internal (moto is pinned; a bump must fail loudly here)."""
     from moto.ec2.models.instances import Instance

@@ -42,6 +42,8 @@ class Node:
     booted_once: bool = False
     user_data_done: bool = False
     registered: bool = False
+    registered_at: float | None = None
+    offline_since: float | None = None
     timer: threading.Timer | None = field(default=None, repr=False)
 
 
@@ -142,6 +144,7 @@ def is_managed(n: Node) -> bool:
         return False
     if not n.registered and n.booted_once and is_online(n) and can_register(n):
         n.registered = True
+        n.registered_at = clock.now()
     return n.registered
 
 
@@ -253,6 +256,7 @@ def on_stop(instance: Any) -> None:
         return
     n.online = False
     n.online_at = float("inf")
+    n.offline_since = clock.now()
     if n.timer is not None:
         n.timer.cancel()
     from . import ssm_run

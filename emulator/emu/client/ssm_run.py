@@ -1,5 +1,5 @@
 """SSM Run Command on emulated instances: SendCommand, GetCommandInvocation,
-ListCommandInvocations, ListCommands.
+ListCommandInvocations, ListCommands, and DescribeInstanceInformation (managed nodes).
 
 moto 5.2.5 records a command and reports every invocation ``Success`` at once without running
 anything, has no ``ListCommandInvocations`` and no ``AWS-RunShellScript``. We replace its
@@ -449,6 +449,64 @@ def list_command_invocations(backend: Any, command_id: str | None, instance_id: 
     return [i.summary(details) for i in page], token
 
 
+def describe_instance_information(backend: Any, filters: list[dict[str, Any]],
+                                  max_results: int, next_token: str | None
+                                  ) -> tuple[list[dict[str, Any]], str | None]:
+    """Managed nodes of the account and region (registered, not terminated)."""
+    nodes = [n for n in instances.all_nodes()
+             if n.account_id == backend.account_id and n.region == backend.region_name
+             and instances.is_managed(n)]
+    for flt in filters:
+        key = flt.get("Key") or flt.get("key")
+        values = [str(v) for v in (flt.get("Values") or flt.get("valueSet") or [])]
+        if key == "InstanceIds":
+            nodes = [n for n in nodes if n.instance.id in values]
+        elif key == "PingStatus":
+            nodes = [n for n in nodes if _ping(n) in values]
+        elif key in ("ResourceType",):
+            nodes = [n for n in nodes if "EC2Instance" in values]
+        elif key in ("PlatformTypes",):
+            nodes = [n for n in nodes if "Linux" in values]
+        elif key and key.startswith("tag:"):
+            nodes = [n for n in nodes if any(t["key"] == key[4:] and t["value"] in values
+                                             for t in n.instance.get_tags())]
+        else:
+            raise JsonRESTError("InvalidFilterKey", f"Filter key {key} is not supported.")
+    start = int(next_token) if next_token and next_token.isdigit() else 0
+    page = nodes[start:start + max_results]
+    token = str(start + max_results) if start + max_results < len(nodes) else None
+    return [_information(n) for n in page], token
+
+
+def _ping(n: instances.Node) -> str:
+    return "Online" if instances.is_online(n) else "ConnectionLost"
+
+
+def _information(n: instances.Node) -> dict[str, Any]:
+    role = instances.instance_role(n)
+    ip = getattr(n.instance, "private_ip", None) or ""
+    now = clock.now()
+    last_ping = now if instances.is_online(n) else (n.offline_since or now)
+    return {
+        "InstanceId": n.instance.id,
+        "PingStatus": _ping(n),
+        "LastPingDateTime": datetime.datetime.fromtimestamp(last_ping, datetime.timezone.utc),
+        "AgentVersion": "3.3.0.0",
+        "IsLatestVersion": True,
+        "PlatformType": "Linux",
+        "PlatformName": "Amazon Linux",
+        "PlatformVersion": "2023",
+        "IamRole": getattr(role, "name", ""),
+        "RegistrationDate": datetime.datetime.fromtimestamp(n.registered_at or now,
+                                                            datetime.timezone.utc),
+        "ResourceType": "EC2Instance",
+        "IPAddress": ip,
+        "ComputerName": f"ip-{ip.replace('.', '-')}.ec2.internal" if ip else n.instance.id,
+        "SourceId": n.instance.id,
+        "SourceType": "AWS::EC2::Instance",
+    }
+
+
 def _find(backend: Any, command_id: str) -> EmuCommand | None:
     return next((c for c in backend._commands
                  if isinstance(c, EmuCommand) and c.command_id == command_id), None)
@@ -601,6 +659,17 @@ def install() -> None:
             result["NextToken"] = token
         return ActionResult(result)
 
+    def r_describe_instance_information(self: Any) -> ActionResult:
+        filters = list(self._get_param("Filters", []) or []) + list(
+            self._get_param("InstanceInformationFilterList", []) or [])
+        items, token = describe_instance_information(
+            self.ssm_backend, filters, int(self._get_param("MaxResults") or 50),
+            self._get_param("NextToken"))
+        result: dict[str, Any] = {"InstanceInformationList": items}
+        if token:
+            result["NextToken"] = token
+        return ActionResult(result)
+
     def b_get_commands_by_instance_id(self: Any, instance_id: str) -> list[Any]:
         return [c for c in self._commands
                 if isinstance(c, EmuCommand) and c.invocation(instance_id) is not None]
@@ -627,5 +696,6 @@ def install() -> None:
     SimpleSystemManagerResponse.send_command = r_send_command
     SimpleSystemManagerResponse.get_command_invocation = r_get_command_invocation
     SimpleSystemManagerResponse.list_command_invocations = r_list_command_invocations
+    SimpleSystemManagerResponse.describe_instance_information = r_describe_instance_information
     SimpleSystemManagerBackend.get_commands_by_instance_id = b_get_commands_by_instance_id
     SimpleSystemManagerBackend._emu_client_patched = True
