@@ -230,3 +230,24 @@ def test_resource_policy_on_backups(active):
     with pytest.raises(ClientError) as info:
         toolbox.hsm.put_resource_policy(ResourceArn=backup["BackupArn"], Policy="{not json")
     assert info.value.response["Error"]["Code"] == "CloudHsmInvalidRequestException"
+
+
+def test_shared_backups_are_listed_for_the_named_account(active):
+    import boto3
+
+    toolbox, cluster = active
+    backup = wait_backup(toolbox, toolbox.hsm, toolbox.backups(cluster["ClusterId"])[0]["BackupId"], "READY")
+    other_account = "210987654321"
+    creds = toolbox.emu.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{other_account}:role/restore", RoleSessionName="restore")["Credentials"]
+    other = boto3.client("cloudhsmv2", endpoint_url=toolbox.emu.endpoint, region_name="us-east-1",
+                         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"])
+    assert other.describe_backups()["Backups"] == []
+    assert other.describe_backups(Shared=True)["Backups"] == []
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other_account}:root"},
+        "Action": "cloudhsm:DescribeBackups", "Resource": backup["BackupArn"]}]})
+    toolbox.hsm.put_resource_policy(ResourceArn=backup["BackupArn"], Policy=policy)
+    shared = other.describe_backups(Shared=True)["Backups"]
+    assert [b["BackupId"] for b in shared] == [backup["BackupId"]]
