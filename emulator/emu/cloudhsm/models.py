@@ -20,7 +20,6 @@ Errors are :class:`CloudHsmError` (code, message, status); the response layer re
 
 from __future__ import annotations
 
-import copy
 import datetime
 import ipaddress
 import random
@@ -992,6 +991,3 @@ def all_backends_in(account_ids: list[str] | None = None) -> list[CloudHsmBacken
             out.append(cloudhsmv2_backends[account_id][region])
     return out
 
-
-def deep_users(users: dict[str, HsmUser]) -> dict[str, HsmUser]:
-    return copy.deepcopy(users)
