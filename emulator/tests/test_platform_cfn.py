@@ -274,12 +274,13 @@ def test_independent_resources_are_created_in_parallel(emu, provider):
 
 
 def test_service_timeout_fails_the_resource(emu, provider):
-    # ServiceTimeout 100 s nominal = 1 s at scale 0.01.
-    template = {"Resources": {"Mute": custom(provider, Mode="silent", ServiceTimeout=100)}}
+    # ServiceTimeout 300 s nominal = 3 s at scale 0.01 (the rollback's Delete, which the
+    # provider answers, gets the same 3 s).
+    template = {"Resources": {"Mute": custom(provider, Mode="silent", ServiceTimeout=300)}}
     started = time.time()
     stack = create(emu, "timeout", template)
-    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert time.time() - started >= 1.0
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE", failures(emu, "timeout")
+    assert time.time() - started >= 300 * emu.time_scale
     failed = next(e for e in events(emu, "timeout") if e["ResourceStatus"] == "CREATE_FAILED")
     assert "ServiceTimeout" in failed["ResourceStatusReason"]
 

@@ -17,6 +17,7 @@ A failure stops new work, lets running operations finish, then rolls back like A
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import random
 import string
@@ -154,15 +155,21 @@ class Stack:
             stack_name=self.name, stack_id=self.stack_id, logical_id=state.logical_id,
             resource_type=state.resource_type, properties=properties,
             old_properties=old_properties, account_id=self.account_id, region=self.region,
-            physical_name=_physical_name(self.name, state.logical_id, state.resource_type),
+            physical_name=_physical_name(self.name, state.logical_id, state.resource_type,
+                                         self.stack_id),
             cancel_event=self.cancel)
 
 
-def _physical_name(stack: str, logical_id: str, resource_type: str) -> str:
-    name = f"{stack}-{logical_id}-{_suffix()}"
+def _physical_name(stack: str, logical_id: str, resource_type: str, stack_id: str) -> str:
+    """AWS-style generated name; stable per stack and logical id (create, update and delete of
+    the same resource must agree on it)."""
+    digest = hashlib.sha256(f"{stack_id}/{logical_id}".encode()).digest()
+    suffix = "".join(string.ascii_uppercase[b % 26] if b % 2 else string.digits[b % 10]
+                     for b in digest[:12])
+    name = f"{stack}-{logical_id}-{suffix}"
     if resource_type in ("AWS::IAM::Role", "AWS::IAM::InstanceProfile", "AWS::IAM::ManagedPolicy",
                          "AWS::Lambda::Function"):
-        name = f"{stack[:20]}-{logical_id[:30]}-{_suffix()}"[:64]
+        name = f"{stack[:20]}-{logical_id[:30]}-{suffix}"[:64]
     if resource_type == "AWS::S3::Bucket":
         name = name.lower()[:63]
     return name

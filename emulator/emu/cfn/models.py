@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -81,6 +82,8 @@ class ResourceModel:
         return None
 
     def update(self, ctx: Context, old: Resource) -> Resource:
+        # Replacement: AWS generates a new name for the new physical resource.
+        ctx.physical_name = f"{ctx.physical_name[:56]}-{uuid.uuid4().hex[:6].upper()}"
         new = self.create(ctx)
         self.wait_ready(ctx, new)
         return new
@@ -140,14 +143,17 @@ class MotoModel(ResourceModel):
         self.moto_class = moto_class
 
     # moto models that read their name only from Properties (AWS generates one when absent).
-    _NAME_FROM_PROPERTIES = {"AWS::SSM::Parameter": "Name"}
+    # Generated names follow AWS: "CFN-<logical id>-<random>" for parameters,
+    # "<stack>-<logical id>-<random>" for documents.
+    _NAME_FROM_PROPERTIES = {"AWS::SSM::Parameter": "Name", "AWS::SSM::Document": "Name"}
 
     def _json(self, ctx: Context) -> dict[str, Any]:
         properties = dict(ctx.properties)
         name_property = self._NAME_FROM_PROPERTIES.get(ctx.resource_type)
         if name_property and name_property not in properties:
-            properties[name_property] = f"CFN-{ctx.logical_id}-{ctx.physical_name[-12:]}"
-            ctx.properties.setdefault(name_property, properties[name_property])
+            properties[name_property] = (
+                f"CFN-{ctx.logical_id}-{ctx.physical_name[-12:]}"
+                if ctx.resource_type == "AWS::SSM::Parameter" else ctx.physical_name)
         return {"Type": ctx.resource_type, "Properties": properties}
 
     def _name(self, ctx: Context) -> str:
