@@ -552,3 +552,10 @@ def test_failure_cancels_resources_in_progress(emu, provider):
     assert ("Mute", "CREATE_FAILED", "Resource creation cancelled") in failures(emu, "cancel")
     deletes = {r["LogicalResourceId"] for r in requests(emu) if r["RequestType"] == "Delete"}
     assert deletes == {"Mute", "Broken"}
+
+
+def test_reference_to_unknown_resource_is_a_validation_error(emu):
+    template = {"Resources": {"L": {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": {"Fn::Sub": "/x/${Missing}"}}}}}
+    with pytest.raises(ClientError, match=r"Unresolved resource dependencies \[Missing\]"):
+        create(emu, "unresolved", template)

@@ -250,7 +250,13 @@ def check_types(template: dict[str, Any]) -> None:
     if unknown:
         raise tpl.TemplateError(
             f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]")
+    known = set(template["Resources"]) | set(template.get("Parameters") or {})
     for logical_id, resource in template["Resources"].items():
+        unresolved = sorted(tpl.references(resource.get("Properties", {})) - known)
+        if unresolved:
+            raise tpl.TemplateError(
+                f"Template format error: Unresolved resource dependencies [{', '.join(unresolved)}]"
+                " in the Resources block of the template")
         for dependency in tpl.depends_on(resource):
             if dependency not in template["Resources"]:
                 raise tpl.TemplateError(
@@ -607,6 +613,7 @@ def _update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str,
                 previous.resource_type != definition["Type"]:
             state = ResourceState(logical_id, definition["Type"], definition=definition)
             new_states[logical_id] = state
+            stack.resources[logical_id] = state  # visible while in progress, like AWS
             with lock:
                 changes[logical_id] = _Change(logical_id, "add")
             _create_resource(stack, state, evaluator)
@@ -637,6 +644,7 @@ def _update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str,
                               resource=previous.resource, properties=properties,
                               definition=definition)
         new_states[logical_id] = state
+        stack.resources[logical_id] = state
         stack.event(logical_id, state.resource_type, "UPDATE_IN_PROGRESS", None,
                     previous.physical_id, properties)
         ctx = stack.context(state, properties, previous.properties)
