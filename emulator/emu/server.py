@@ -181,14 +181,20 @@ StartResponse = Callable[..., Any]
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the body and hand an identical stream on to moto.
+
+    Without a Content-Length (e.g. chunked uploads) the stream is left untouched and we see no
+    body: fault matching then relies on headers and the query string only.
+    """
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    # Hand the body on to moto unchanged.
+    if length <= 0:
+        return b""
     import io
 
+    body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body

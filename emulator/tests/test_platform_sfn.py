@@ -170,3 +170,22 @@ def test_introspection_has_execution_history_with_inputs(emu):
     assert execution["status"] == "SUCCEEDED"
     assert "m-123" in json.dumps(execution["history"])
     assert execution["transitions"] == 1
+
+
+def test_map_iterations_run_in_parallel_processes(emu, make_function):
+    make_function("worker", 'sleep 1\necho "{\\"done\\": $1}"')
+    result, _, arn = run(emu, "map", {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3,
+        "Iterator": {"StartAt": "W", "States": {"W": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "worker", "Payload.$": "$"},
+            "OutputPath": "$.Payload", "End": True}}},
+        "End": True}}}, {"items": [1, 2, 3]})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == [{"done": 1}, {"done": 2}, {"done": 3}]
+    # The warm pool grew to three processes (each logs its init line once).
+    logs = emu.introspect(kind="log")["records"]
+    inits = [r for r in logs if r.get("function") == "worker" and r["line"].startswith("init")]
+    assert len(inits) == 3
+    # And they overlapped: the Map state took about one invocation, not three.
+    assert state_seconds(emu, arn, "M") < 2.8
