@@ -559,3 +559,19 @@ def test_reference_to_unknown_resource_is_a_validation_error(emu):
         "LogGroupName": {"Fn::Sub": "/x/${Missing}"}}}}}
     with pytest.raises(ClientError, match=r"Unresolved resource dependencies \[Missing\]"):
         create(emu, "unresolved", template)
+
+
+def test_template_url_on_the_emulators_s3(emu):
+    s3 = emu.client("s3")
+    s3.create_bucket(Bucket="cdk-assets")
+    s3.put_object(Bucket="cdk-assets", Key="t/stack.json", Body=json.dumps(
+        {"Resources": {"L": {"Type": "AWS::Logs::LogGroup"}}}))
+    cfn = emu.client("cloudformation")
+    cfn.create_stack(StackName="fromurl",
+                     TemplateURL=f"{emu.endpoint}/cdk-assets/t/stack.json")
+    assert settle(emu, "fromurl")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_stack(StackName="fromurl2", TemplateURL=(
+        "https://cdk-assets.s3.us-east-1.amazonaws.com/t/stack.json"))
+    assert settle(emu, "fromurl2")["StackStatus"] == "CREATE_COMPLETE"
+    with pytest.raises(ClientError, match="Access Denied"):
+        cfn.create_stack(StackName="nourl", TemplateURL=f"{emu.endpoint}/cdk-assets/missing")

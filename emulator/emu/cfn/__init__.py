@@ -53,10 +53,30 @@ def _template_body(response: Any, stack: engine.Stack | None = None) -> str:
     if response._get_param("UsePreviousTemplate") in (True, "true") and stack is not None:
         return stack.body
     if not body and url:
-        body = response._get_stack_from_s3_url(url)
+        body = _template_from_s3(url, response.current_account)
     if not body:
         raise _validation("Either Template URL or Template Body must be specified.")
     return body
+
+
+def _template_from_s3(url: str, account_id: str) -> str:
+    """TemplateURL: virtual-hosted or path-style S3 URLs, including the emulator's own
+    endpoint (``http://127.0.0.1:P/bucket/key``)."""
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.models import s3_backends
+
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    path = unquote(parts.path.lstrip("/"))
+    if ".s3" in host and host.endswith("amazonaws.com") and not host.startswith("s3"):
+        bucket, key = host.split(".s3", 1)[0], path
+    else:
+        bucket, _, key = path.partition("/")
+    try:
+        return s3_backends[account_id]["aws"].get_object(bucket, key).value.decode("utf-8")
+    except Exception:
+        raise _validation(f"S3 error: Access Denied for TemplateURL {url}") from None
 
 
 def _parse(body: str) -> dict[str, Any]:
