@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import random
 import string
 import threading
 import traceback
@@ -36,10 +35,6 @@ ACCOUNT_ID = "123456789012"
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(tz=datetime.timezone.utc)
-
-
-def _suffix(length: int = 12) -> str:
-    return "".join(random.choices(string.ascii_uppercase + string.digits, k=length))
 
 
 @dataclass

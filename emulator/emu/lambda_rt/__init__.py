@@ -30,7 +30,7 @@ from emu.lambda_rt.runtime_api import Invocation, RuntimeApi
 CODE_ROOT = os.path.join(tempfile.gettempdir(), f"emu-lambda-{os.getpid()}")
 IDLE_LIMIT_PER_KEY = 8
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # kill() re-enters it
 _idle: dict[tuple, list["Sandbox"]] = {}
 _all: list["Sandbox"] = []
 _original_invoke: Any = None
@@ -110,6 +110,9 @@ class Sandbox:
             except ProcessLookupError:
                 pass
         self.api.close()
+        with _lock:
+            if self in _all:
+                _all.remove(self)
 
 
 def _json_or_text(body: bytes) -> Any:
@@ -286,7 +289,6 @@ def reset() -> None:
     """Stop every warm process (function code may have changed with the reset)."""
     with _lock:
         sandboxes = list(_all)
-        _all.clear()
         _idle.clear()
     for sandbox in sandboxes:
         sandbox.kill()
