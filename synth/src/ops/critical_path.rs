@@ -105,7 +105,11 @@ mod tests {
     }
 
     fn shape(subnets: u32, hsms_per_subnet: u32) -> Shape {
-        Shape { subnets, hsms_per_subnet, key_store: false }
+        Shape {
+            subnets,
+            hsms_per_subnet,
+            key_store: false,
+        }
     }
 
     #[test]
@@ -117,28 +121,46 @@ mod tests {
     #[test]
     fn remaining_hsms_are_created_in_parallel() {
         // 905 + 480 + 5, the same for 2 and for 6 HSMs.
-        assert_eq!(critical_path_seconds(shape(2, 1), &clock()).unwrap(), 1390.0);
-        assert_eq!(critical_path_seconds(shape(3, 2), &clock()).unwrap(), 1390.0);
+        assert_eq!(
+            critical_path_seconds(shape(2, 1), &clock()).unwrap(),
+            1390.0
+        );
+        assert_eq!(
+            critical_path_seconds(shape(3, 2), &clock()).unwrap(),
+            1390.0
+        );
     }
 
     #[test]
     fn key_store_adds_kmsuser_and_connect() {
-        let s = Shape { subnets: 2, hsms_per_subnet: 1, key_store: true };
-        assert_eq!(critical_path_seconds(s, &clock()).unwrap(), 1390.0 + 5.0 + 600.0);
+        let s = Shape {
+            subnets: 2,
+            hsms_per_subnet: 1,
+            key_store: true,
+        };
+        assert_eq!(
+            critical_path_seconds(s, &clock()).unwrap(),
+            1390.0 + 5.0 + 600.0
+        );
     }
 
     #[test]
     fn slow_boot_dominates_a_fast_cluster() {
         let mut c = clock();
         c.durations.insert("ec2.instance_boot".into(), 2000.0);
-        assert_eq!(critical_path_seconds(shape(1, 1), &c).unwrap(), 240.0 + 2000.0 + 5.0);
+        assert_eq!(
+            critical_path_seconds(shape(1, 1), &c).unwrap(),
+            240.0 + 2000.0 + 5.0
+        );
     }
 
     #[test]
     fn missing_durations_and_empty_configs_are_errors() {
         let mut c = clock();
         c.durations.remove("cloudhsm.initialize");
-        assert!(critical_path_seconds(shape(1, 1), &c).unwrap_err().contains("cloudhsm.initialize"));
+        assert!(critical_path_seconds(shape(1, 1), &c)
+            .unwrap_err()
+            .contains("cloudhsm.initialize"));
         assert!(critical_path_seconds(shape(1, 0), &clock()).is_err());
         assert_eq!(clock().scale, 0.01);
         assert!(Clock::from_json(&json!({"durations": {}})).is_err());

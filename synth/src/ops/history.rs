@@ -75,7 +75,10 @@ fn event_from_json(v: &Value) -> Result<Event, String> {
         .ok_or_else(|| format!("history event without \"type\": {v}"))?
         .to_string();
     let id = v.get("id").and_then(Value::as_i64).unwrap_or(0);
-    let previous_id = v.get("previousEventId").and_then(Value::as_i64).unwrap_or(0);
+    let previous_id = v
+        .get("previousEventId")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let mut event = Event {
         id,
         previous_id,
@@ -118,7 +121,13 @@ pub fn is_failure_kind(kind: &str) -> bool {
 pub fn current_state(events: &[Event]) -> Option<&str> {
     events
         .iter()
-        .max_by_key(|e| if e.state_entered.is_some() { e.id } else { i64::MIN })
+        .max_by_key(|e| {
+            if e.state_entered.is_some() {
+                e.id
+            } else {
+                i64::MIN
+            }
+        })
         .and_then(|e| e.state_entered.as_ref())
         .map(|s| s.name.as_str())
 }
@@ -154,7 +163,11 @@ pub fn root_cause(events: &[Event]) -> Option<WorkflowFailure> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by_key(|e| e.id);
 
-    let failures: Vec<&Event> = sorted.iter().copied().filter(|e| is_failure_kind(&e.kind)).collect();
+    let failures: Vec<&Event> = sorted
+        .iter()
+        .copied()
+        .filter(|e| is_failure_kind(&e.kind))
+        .collect();
     let task_failures: Vec<&Event> = failures
         .iter()
         .copied()
@@ -186,7 +199,11 @@ pub fn root_cause(events: &[Event]) -> Option<WorkflowFailure> {
         }
     };
 
-    if let Some(exec) = failures.iter().rev().find(|e| e.kind.starts_with("Execution")) {
+    if let Some(exec) = failures
+        .iter()
+        .rev()
+        .find(|e| e.kind.starts_with("Execution"))
+    {
         let f = exec.failure.clone().unwrap_or_default();
         let mut out = attribute(f.error.as_deref(), f.cause.as_deref());
         if out.error.is_none() {
@@ -200,7 +217,10 @@ pub fn root_cause(events: &[Event]) -> Option<WorkflowFailure> {
         let v: Value = serde_json::from_str(input).ok()?;
         let err = v.get("Error")?;
         let name = err.get("Error")?.as_str()?.to_string();
-        Some((name, err.get("Cause").and_then(Value::as_str).map(str::to_string)))
+        Some((
+            name,
+            err.get("Cause").and_then(Value::as_str).map(str::to_string),
+        ))
     });
     if let Some((error, cause)) = caught {
         return Some(attribute(Some(&error), cause.as_deref()));
@@ -218,7 +238,11 @@ pub fn root_cause(events: &[Event]) -> Option<WorkflowFailure> {
 pub fn readable_cause(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
         .ok()
-        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| cause.to_string())
 }
 
@@ -232,7 +256,10 @@ pub fn transitions(events: &[Event]) -> u64 {
             *scheduled_per_entry.entry(entry.id).or_default() += 1;
         }
     }
-    let retries: u64 = scheduled_per_entry.values().map(|n| n.saturating_sub(1)).sum();
+    let retries: u64 = scheduled_per_entry
+        .values()
+        .map(|n| n.saturating_sub(1))
+        .sum();
     entered + retries
 }
 
@@ -280,6 +307,22 @@ mod tests {
     }
 
     #[test]
+    fn recorded_emulator_history_with_a_caught_sdk_error() {
+        // Recorded from the emulator (GetExecutionHistory): an aws-sdk task fails, Catch writes
+        // $.Error, a Pass state stands in for Respond, the execution succeeds.
+        let events = fixture("execution-history-recorded.json");
+        let rc = root_cause(&events).expect("a failure");
+        assert_eq!(rc.state.as_deref(), Some("GetObject"));
+        assert_eq!(rc.error.as_deref(), Some("s3.NoSuchBucketException"));
+        assert!(rc
+            .message
+            .unwrap()
+            .starts_with("The specified bucket does not exist"));
+        assert_eq!(transitions(&events), 2);
+        assert_eq!(lambda_invocations(&events), 0);
+    }
+
+    #[test]
     fn execution_failure_wins_and_is_attributed() {
         let events = fixture("execution-history-failed.json");
         let rc = root_cause(&events).expect("a failure");
@@ -319,7 +362,10 @@ mod tests {
 
     #[test]
     fn readable_cause_unwraps_lambda_errors_only() {
-        assert_eq!(readable_cause(r#"{"errorType":"X","errorMessage":"boom"}"#), "boom");
+        assert_eq!(
+            readable_cause(r#"{"errorType":"X","errorMessage":"boom"}"#),
+            "boom"
+        );
         assert_eq!(readable_cause("plain text"), "plain text");
     }
 }

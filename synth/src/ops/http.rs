@@ -13,16 +13,29 @@ fn authority(base_url: &str) -> Result<String, String> {
         .strip_prefix("http://")
         .ok_or_else(|| format!("the emulator control API needs an http:// URL, got {base_url}"))?;
     let host = rest.split('/').next().unwrap_or(rest);
-    Ok(if host.contains(':') { host.to_string() } else { format!("{host}:80") })
+    Ok(if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    })
 }
 
 /// Sends a request to `base_url` + `path` and returns (status, body).
-pub fn request(method: &str, base_url: &str, path: &str, body: Option<&Value>) -> Result<(u16, Vec<u8>), String> {
+pub fn request(
+    method: &str,
+    base_url: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Vec<u8>), String> {
     let addr = authority(base_url)?;
     let mut stream = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
     let timeout = Some(Duration::from_secs(120));
-    stream.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\
@@ -56,7 +69,11 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Ok((status, body))
 }
 
@@ -86,7 +103,10 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
 pub fn get_json(base_url: &str, path: &str) -> Result<Value, String> {
     let (status, body) = request("GET", base_url, path, None)?;
     if !(200..300).contains(&status) {
-        return Err(format!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "GET {path}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
 }
@@ -100,13 +120,19 @@ mod tests {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(parse_response(plain).unwrap(), (200, b"{}".to_vec()));
         let chunked = b"HTTP/1.1 404 NOT FOUND\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), (404, b"{\"a\":1}".to_vec()));
+        assert_eq!(
+            parse_response(chunked).unwrap(),
+            (404, b"{\"a\":1}".to_vec())
+        );
         assert!(parse_response(b"garbage").is_err());
     }
 
     #[test]
     fn authority_needs_plain_http() {
-        assert_eq!(authority("http://127.0.0.1:4566").unwrap(), "127.0.0.1:4566");
+        assert_eq!(
+            authority("http://127.0.0.1:4566").unwrap(),
+            "127.0.0.1:4566"
+        );
         assert_eq!(authority("http://localhost/x").unwrap(), "localhost:80");
         assert!(authority("https://example.com").is_err());
     }

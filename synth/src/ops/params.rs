@@ -31,7 +31,8 @@ impl Overrides {
     }
 }
 
-const HINT: &str = "expected Key=Value, list values comma-separated (e.g. SubnetIds=subnet-1,subnet-2)";
+const HINT: &str =
+    "expected Key=Value, list values comma-separated (e.g. SubnetIds=subnet-1,subnet-2)";
 
 /// Parses `K=V` arguments. Keys are CloudFormation parameter names (alphanumeric, ≤ 255).
 pub fn parse_overrides(args: &[String]) -> Result<Overrides, String> {
@@ -42,7 +43,9 @@ pub fn parse_overrides(args: &[String]) -> Result<Overrides, String> {
         };
         let key = key.trim();
         if key.is_empty() {
-            return Err(format!("bad parameter override {arg:?}: the name before '=' is empty; {HINT}"));
+            return Err(format!(
+                "bad parameter override {arg:?}: the name before '=' is empty; {HINT}"
+            ));
         }
         if key.len() > 255 || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(format!(
@@ -50,7 +53,9 @@ pub fn parse_overrides(args: &[String]) -> Result<Overrides, String> {
             ));
         }
         if out.iter().any(|(k, _)| k == key) {
-            return Err(format!("parameter {key} is given twice in --parameter-overrides"));
+            return Err(format!(
+                "parameter {key} is given twice in --parameter-overrides"
+            ));
         }
         out.push((key.to_string(), value.to_string()));
     }
@@ -83,7 +88,11 @@ pub fn validate(overrides: &Overrides, template: &Value, op: Operation) -> Resul
             known.sort_unstable();
             errors.push(format!(
                 "parameter {key} does not exist in the template (parameters: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ));
             continue;
         };
@@ -136,7 +145,11 @@ fn check_value(key: &str, value: &str, spec: &Value) -> Result<(), String> {
     }
     if let Some(allowed) = spec.get("AllowedValues").and_then(Value::as_array) {
         let allowed: Vec<String> = allowed.iter().map(scalar_string).collect();
-        let values: Vec<&str> = if is_list { value.split(',').map(str::trim).collect() } else { vec![value] };
+        let values: Vec<&str> = if is_list {
+            value.split(',').map(str::trim).collect()
+        } else {
+            vec![value]
+        };
         for v in values {
             if !allowed.iter().any(|a| a == v) {
                 return Err(format!(
@@ -148,12 +161,16 @@ fn check_value(key: &str, value: &str, spec: &Value) -> Result<(), String> {
     }
     if let Some(len) = spec.get("MaxLength").and_then(number) {
         if (value.chars().count() as f64) > len {
-            return Err(format!("parameter {key}: value longer than {len} characters"));
+            return Err(format!(
+                "parameter {key}: value longer than {len} characters"
+            ));
         }
     }
     if let Some(len) = spec.get("MinLength").and_then(number) {
         if (value.chars().count() as f64) < len {
-            return Err(format!("parameter {key}: value shorter than {len} characters"));
+            return Err(format!(
+                "parameter {key}: value shorter than {len} characters"
+            ));
         }
     }
     Ok(())
@@ -161,7 +178,8 @@ fn check_value(key: &str, value: &str, spec: &Value) -> Result<(), String> {
 
 /// CloudFormation accepts numbers and numeric strings for `MinValue` etc.
 fn number(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn scalar_string(v: &Value) -> String {
@@ -193,13 +211,19 @@ mod tests {
         assert_eq!(o.get("SubnetIds"), Some("subnet-1,subnet-2,subnet-3"));
         assert_eq!(o.get("Note"), Some("a=b"));
         assert_eq!(o.get("Empty"), Some(""));
-        assert_eq!(o.keys().collect::<Vec<_>>(), ["HsmsPerSubnet", "SubnetIds", "Note", "Empty"]);
+        assert_eq!(
+            o.keys().collect::<Vec<_>>(),
+            ["HsmsPerSubnet", "SubnetIds", "Note", "Empty"]
+        );
     }
 
     #[test]
     fn rejects_bad_input_with_a_clear_message() {
         let e = parse_overrides(&args(&["HsmsPerSubnet"])).unwrap_err();
-        assert!(e.contains("\"HsmsPerSubnet\"") && e.contains("Key=Value"), "{e}");
+        assert!(
+            e.contains("\"HsmsPerSubnet\"") && e.contains("Key=Value"),
+            "{e}"
+        );
         let e = parse_overrides(&args(&["=2"])).unwrap_err();
         assert!(e.contains("empty"), "{e}");
         let e = parse_overrides(&args(&["Hsms-Per=2"])).unwrap_err();
@@ -222,9 +246,13 @@ mod tests {
         let ok = parse_overrides(&args(&["VpcId=vpc-1", "SubnetIds=subnet-1,subnet-2"])).unwrap();
         validate(&ok, &template(), Operation::Create).unwrap();
 
-        let unknown = parse_overrides(&args(&["VpcId=vpc-1", "SubnetIds=s", "HsmPerSubnet=2"])).unwrap();
+        let unknown =
+            parse_overrides(&args(&["VpcId=vpc-1", "SubnetIds=s", "HsmPerSubnet=2"])).unwrap();
         let e = validate(&unknown, &template(), Operation::Create).unwrap_err();
-        assert!(e.contains("HsmPerSubnet does not exist") && e.contains("HsmsPerSubnet"), "{e}");
+        assert!(
+            e.contains("HsmPerSubnet does not exist") && e.contains("HsmsPerSubnet"),
+            "{e}"
+        );
 
         let missing = parse_overrides(&args(&["VpcId=vpc-1"])).unwrap();
         let e = validate(&missing, &template(), Operation::Create).unwrap_err();
