@@ -307,6 +307,27 @@ def test_user_created_while_an_hsm_is_being_added_has_partial_coverage(active: S
     assert users["admin"]["cluster-coverage"] == "full"
 
 
+def test_prompted_password_keeps_the_output_parseable(active: Setup) -> None:
+    """Scripts capture `cloudhsm-cli ... 2>&1` and parse the JSON: the password prompt must not
+    end up in that output (a terminal prompt; there is no terminal under SSM)."""
+    script = "\n".join([
+        active.fetch_password(),
+        "export CLOUDHSM_ROLE=admin",
+        'export CLOUDHSM_PIN="admin:$PW"',
+        'out=$(printf "%s\\n%s\\n" Frank1234567 Frank1234567 | /opt/cloudhsm/bin/cloudhsm-cli '
+        "user create --username frank --role crypto-user 2>&1)",
+        'printf "%s" "$out" | jq -e ".error_code == 0 and .data.username == \\"frank\\""'])
+    inv = active.run(active.instance_id, script)
+    assert inv["Status"] == "Success", inv
+    inv = active.cli("login --username frank --role crypto-user",
+                     env="printf 'Frank1234567\\n' |")
+    assert inv["Status"] == "Success", inv
+    mismatch = active.as_admin("user change-password --username frank --role crypto-user "
+                               "< <(printf 'Frank7654321\\nFrank0000000\\n')")
+    assert mismatch["Status"] == "Failed"
+    assert "do not match" in json.loads(mismatch["StandardOutputContent"])["data"]
+
+
 def test_commands_needing_login_require_the_environment(active: Setup) -> None:
     inv = active.cli("user create --username bob --role crypto-user --password Bob123456789")
     assert inv["Status"] == "Failed"

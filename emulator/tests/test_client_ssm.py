@@ -346,6 +346,19 @@ def test_user_data_runs_once_at_boot_and_installs_files(client: Client) -> None:
     assert client.run(iid, "cat /opt/tools/marker")["StandardOutputContent"] == "installed\n"
 
 
+def test_user_data_installing_the_cloudhsm_client_succeeds(client: Client) -> None:
+    """Typical client user-data: dnf install of the CloudHSM CLI rpm (the emulated image has it)."""
+    user_data = ("#!/bin/bash\nset -euo pipefail\n"
+                 "dnf install -y https://s3.amazonaws.com/cloudhsmv2-software/CloudHsmClient/"
+                 "Amzn2023/cloudhsm-cli-latest.amzn2023.x86_64.rpm\n"
+                 "test -x /opt/cloudhsm/bin/cloudhsm-cli\necho ready > /tmp/ready\n")
+    iid = client.instance(user_data=user_data)
+    wait_for(lambda: client.file(iid, "/tmp/ready"), timeout=30)
+    inv = client.run(iid, "yum install -y httpd")
+    assert inv["Status"] == "Failed" and "Unable to find a match: httpd" in inv[
+        "StandardErrorContent"]
+
+
 def test_aws_cli_on_the_instance_reaches_secrets_manager(client: Client) -> None:
     iid = client.instance()
     sm = client.emu.client("secretsmanager")

@@ -29,6 +29,13 @@ HERE = Path(__file__).resolve().parent
 EMULATOR_DIR = HERE.parent.parent  # emulator/ (holds the emu package)
 STANDIN_DIR = HERE / "bin"
 
+# Stand-in executables (emu/client/bin/<name>) and where they live in the instance.
+STANDINS = {
+    "cloudhsm-cli": ["opt/cloudhsm/bin/cloudhsm-cli"],
+    "configure-cli": ["opt/cloudhsm/bin/configure-cli"],
+    "dnf": ["usr/local/bin/dnf", "usr/local/bin/yum"],
+}
+
 # Directories of the instance that are private to it (mounted over the host's).
 PRIVATE_DIRS = ["opt", "etc", "home", "usr/local/bin", "var", "tmp"]
 
@@ -131,15 +138,14 @@ class Sandbox:
         meta.write_text(json.dumps(identity.__dict__, indent=1) + "\n")
 
     def _install_standins(self) -> None:
-        """Copy the stand-in executables into /opt/cloudhsm/bin, pointed at our Python."""
-        for source in STANDIN_DIR.iterdir():
-            if source.name.startswith(".") or source.suffix == ".py" or not source.is_file():
-                continue
-            text = source.read_text()
+        """Copy the stand-in executables into the instance, pointed at our Python."""
+        for name, targets in STANDINS.items():
+            text = (STANDIN_DIR / name).read_text()
             body = text.split("\n", 1)[1] if text.startswith("#!") else text
-            target = self.root / "opt/cloudhsm/bin" / source.name
-            target.write_text(f"#!{sys.executable}\n{body}")
-            target.chmod(0o755)
+            for target in targets:
+                path = self.root / target
+                path.write_text(f"#!{sys.executable}\n{body}")
+                path.chmod(0o755)
 
     def _install_aws_cli(self) -> None:
         """``aws`` on the instance: the pinned AWS CLI from the emulator's environment."""
