@@ -341,17 +341,26 @@ class World:
 
 
 @pytest.fixture
-def world(emulator: Emulator) -> World:
-    """A clean KMS, no fault rules, short durations, CloudHSM quotas out of the way."""
-    for method, path, body in (
-        ("POST", "kms/reset", {}),
-        ("DELETE", "faults", None),
-        ("POST", "clock", {"durations": FAST_DURATIONS}),
-        ("POST", "cloudhsm/quotas", {"clusters_per_region": 1000, "hsms_per_region": 1000}),
-    ):
+def world(emulator: Emulator) -> Any:
+    """A clean KMS, no fault rules, short durations, CloudHSM quotas out of the way; the clock
+    and quotas are put back afterwards for tests that do not reset."""
+    clock = emulator.emu("GET", "clock")[1]
+    quotas = emulator.emu("GET", "cloudhsm/quotas")[1]
+
+    def call(method: str, path: str, body: Any) -> None:
         status, result = emulator.emu(method, path, body)
         assert status == 200, (path, result)
-    return World(emulator)
+
+    call("POST", "kms/reset", {})
+    call("DELETE", "faults", None)
+    call("POST", "clock", {"durations": FAST_DURATIONS})
+    call("POST", "cloudhsm/quotas", {"clusters_per_region": 1000, "hsms_per_region": 1000})
+    try:
+        yield World(emulator)
+    finally:
+        call("DELETE", "faults", None)
+        call("POST", "clock", {"scale": clock["scale"], "durations": clock["durations"]})
+        call("POST", "cloudhsm/quotas", quotas)
 
 
 def error_code(excinfo: Any) -> str:

@@ -30,7 +30,6 @@ from .errors import error, invalid_state, store_not_found
 from .hsm_view import LOCK, ClusterView, get_cluster, same_pem
 
 QUOTA = 10  # custom key stores per account and Region, not adjustable (KDG resource-limits.md)
-CONNECTION_STATES = ("CONNECTED", "CONNECTING", "FAILED", "DISCONNECTED", "DISCONNECTING")
 
 
 @dataclass
