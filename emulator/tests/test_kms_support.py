@@ -46,7 +46,7 @@ FAST_DURATIONS = {
 }
 
 
-class TestCa:
+class CustomerCa:
     """A self-signed RSA 2048 root that signs cluster CSRs (the customer's trust anchor)."""
 
     def __init__(self, name: str):
@@ -90,17 +90,13 @@ class TestCa:
         return cert.public_bytes(self._serialization.Encoding.PEM).decode()
 
 
-_CAS: list[TestCa] = []
+_CAS: list[CustomerCa] = []
 
 
-def test_ca(index: int) -> TestCa:
+def ca_for(index: int) -> CustomerCa:
     while len(_CAS) <= index:
-        _CAS.append(TestCa(f"KMS key store test CA {len(_CAS)}"))
+        _CAS.append(CustomerCa(f"KMS key store test CA {len(_CAS)}"))
     return _CAS[index]
-
-
-test_ca.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-TestCa.__test__ = False  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -213,10 +209,10 @@ class World:
         else:
             described = self._wait_cluster(cluster_id, "UNINITIALIZED")
             if state == "UNINITIALIZED":  # the CA the user is going to sign with
-                return self._handle(cluster_id, vpc_id, subnets, hsm_ids, test_ca(ca).pem, described)
+                return self._handle(cluster_id, vpc_id, subnets, hsm_ids, ca_for(ca).pem, described)
             hsm_ids.append(self._create_hsm(cluster_id, hsm_azs[0]))
             csr = self._cluster(cluster_id)["Certificates"]["ClusterCsr"]
-            authority = test_ca(ca)
+            authority = ca_for(ca)
             trust_anchor = authority.pem
             self.hsm.initialize_cluster(ClusterId=cluster_id, SignedCert=authority.sign(csr), TrustAnchor=trust_anchor)
             described = self._wait_cluster(cluster_id, "INITIALIZED")
