@@ -4,7 +4,7 @@
 
 use super::aws::Aws;
 use super::history::{self, WorkflowFailure};
-use super::watch::{full_history, list_executions, StackEvent, Watch};
+use super::watch::{full_history, list_executions, Execution, StackEvent, Watch};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RootCause {
@@ -115,24 +115,40 @@ async fn workflow_cause(
 ) -> Option<WorkflowCause> {
     watch.refresh_state_machines().await;
     let prefix = format!("{}-{}-", failed.logical_id, request_type(&failed.status));
-    let mut candidates = Vec::new();
+    // Executions seen while watching (they survive a rollback that deleted the machine), then
+    // whatever the machines still list.
+    let mut candidates: Vec<Execution> = watch
+        .executions
+        .values()
+        .filter(|e| e.name.starts_with(&prefix))
+        .cloned()
+        .collect();
     for machine in &watch.state_machines {
         if let Ok(list) = list_executions(aws, machine, None).await {
-            candidates.extend(list.into_iter().filter(|e| e.name.starts_with(&prefix)));
+            for e in list.into_iter().filter(|e| e.name.starts_with(&prefix)) {
+                if let Some(seen) = candidates.iter_mut().find(|c| c.arn == e.arn) {
+                    seen.status = e.status;
+                } else {
+                    candidates.push(e);
+                }
+            }
         }
     }
     let exec = candidates
         .into_iter()
         .max_by(|a, b| a.start.total_cmp(&b.start))?;
-    let events = full_history(aws, &exec.arn).await.ok()?;
-    let failure = history::root_cause(&events).or_else(|| {
-        // No failure recorded: the workflow is still going (CloudFormation gave up waiting).
-        (exec.status == "RUNNING").then(|| WorkflowFailure {
-            state: history::current_state(&events).map(str::to_string),
-            error: Some("StillRunning".into()),
-            message: Some("the workflow had not answered CloudFormation yet".into()),
-        })
-    })?;
+    let failure = match full_history(aws, &exec.arn).await {
+        Ok(events) => history::root_cause(&events).or_else(|| {
+            // No failure recorded: the workflow is still going (CloudFormation gave up waiting).
+            (exec.status == "RUNNING").then(|| WorkflowFailure {
+                state: history::current_state(&events).map(str::to_string),
+                error: Some("StillRunning".into()),
+                message: Some("the workflow had not answered CloudFormation yet".into()),
+            })
+        }),
+        // Gone with its state machine: use what was read while watching.
+        Err(_) => exec.failure.clone(),
+    }?;
     Some(WorkflowCause {
         execution_arn: exec.arn,
         execution_name: exec.name,

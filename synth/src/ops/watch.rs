@@ -28,6 +28,9 @@ pub struct Execution {
     pub start: f64,
     pub status: String,
     pub current_state: Option<String>,
+    /// The failure in its history when last read (kept: a rollback may delete the state
+    /// machine, and its executions with it, before the root cause is asked for).
+    pub failure: Option<history::WorkflowFailure>,
 }
 
 pub struct Watch<'a> {
@@ -216,24 +219,26 @@ impl<'a> Watch<'a> {
             self.refresh_state_machines().await;
         }
         for machine in self.state_machines.clone() {
-            let Ok(list) = list_executions(
+            // A machine that cannot be listed (deleted by a rollback) has no running executions.
+            let list = list_executions(
                 self.aws,
                 &machine,
                 Some(aws_sdk_sfn::types::ExecutionStatus::Running),
             )
             .await
-            else {
-                continue;
-            };
+            .unwrap_or_default();
             let running: HashSet<String> = list.iter().map(|e| e.arn.clone()).collect();
             for mut exec in list {
                 let newest = newest_events(self.aws, &exec.arn).await;
                 exec.current_state = history::current_state(&newest).map(str::to_string);
-                let changed = self
-                    .executions
-                    .get(&exec.arn)
-                    .is_none_or(|old| old.current_state != exec.current_state);
+                let previous = self.executions.get(&exec.arn);
+                let changed = previous.is_none_or(|old| old.current_state != exec.current_state);
+                exec.failure = previous.and_then(|old| old.failure.clone());
                 if changed {
+                    // Read the whole history now, while it exists (see `Execution::failure`).
+                    if let Ok(full) = full_history(self.aws, &exec.arn).await {
+                        exec.failure = history::root_cause(&full);
+                    }
                     self.say(&format!(
                         "workflow {}/{}: {} (running {})",
                         short_name(&machine),
@@ -259,8 +264,15 @@ impl<'a> Watch<'a> {
                 let status = describe_status(self.aws, &arn)
                     .await
                     .unwrap_or_else(|| "STOPPED".into());
+                let failure = full_history(self.aws, &arn)
+                    .await
+                    .ok()
+                    .map(|h| history::root_cause(&h));
                 let line = self.executions.get_mut(&arn).map(|e| {
                     e.status = status.clone();
+                    if let Some(f) = failure {
+                        e.failure = f;
+                    }
                     format!(
                         "workflow {}/{}: {} after {}",
                         short_name(&machine),
@@ -349,6 +361,7 @@ pub async fn list_executions(
                 start: e.start_date().as_secs_f64(),
                 status: e.status().as_str().to_string(),
                 current_state: None,
+                failure: None,
             });
         }
         token = resp.next_token().map(str::to_string);
