@@ -40,9 +40,11 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// A minimal cloud assembly: one stack with a parameter, a topic, an output, and one file asset.
-fn tiny_assembly() -> PathBuf {
+/// A minimal cloud assembly: one stack with a parameter, a topic, an output, and one file asset
+/// (uploaded under a key unique to this run, so a reused emulator does not have it yet).
+fn tiny_assembly() -> (PathBuf, String) {
     let dir = std::env::temp_dir().join(unique("synth-ops-assembly"));
+    let key = format!("{}.zip", unique("asset"));
     std::fs::create_dir_all(dir.join("asset.0f1e")).unwrap();
     let write = |name: &str, v: Value| {
         std::fs::write(dir.join(name), serde_json::to_vec_pretty(&v).unwrap()).unwrap()
@@ -72,15 +74,15 @@ fn tiny_assembly() -> PathBuf {
             "source": {"path": "asset.0f1e", "packaging": "zip"},
             "destinations": {"current_account-current_region": {
                 "bucketName": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}",
-                "objectKey": "0f1e.zip"}}}}}),
+                "objectKey": key}}}}}),
     );
-    dir
+    (dir, key)
 }
 
 #[test]
 fn malformed_parameter_override_fails_before_any_call() {
     // No emulator needed: the endpoint is never contacted.
-    let dir = tiny_assembly();
+    let (dir, _) = tiny_assembly();
     let out = synth(&[
         "deploy",
         "--stack-name",
@@ -153,7 +155,7 @@ fn status_of_a_missing_stack_fails_clearly() {
 #[test]
 fn deploy_reports_invalid_parameters_against_the_template() {
     let Some(url) = emulator() else { return };
-    let dir = tiny_assembly();
+    let (dir, _) = tiny_assembly();
     let name = unique("badparam");
     let dir_s = dir.to_str().unwrap();
     let cases: [(&[&str], &str); 3] = [
@@ -192,7 +194,7 @@ fn deploy_reports_invalid_parameters_against_the_template() {
 #[test]
 fn deploy_status_destroy_a_tiny_stack() {
     let Some(url) = emulator() else { return };
-    let dir = tiny_assembly();
+    let (dir, key) = tiny_assembly();
     let name = unique("tiny");
     let topic = unique("topic");
     let out = synth(&[
@@ -220,7 +222,7 @@ fn deploy_status_destroy_a_tiny_stack() {
         "{v}"
     );
     assert!(
-        err.contains("0f1e.zip (uploaded"),
+        err.contains(&format!("{key} (uploaded")),
         "asset upload not reported: {err}"
     );
     assert!(
