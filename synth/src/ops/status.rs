@@ -97,7 +97,10 @@ pub async fn collect(aws: &Aws, stack_name: &str) -> Result<Value, String> {
             .map(|(_, _, p)| p.clone())
     };
     let output = |key: &str| outputs.get(key).and_then(Value::as_str).map(str::to_string);
-    let cluster_id = output("ClusterId").or_else(|| by_type("AWS::CloudHSM::Cluster"));
+    // The resource's physical id (its `Ref`) is the cluster ARN; the APIs filter by cluster id.
+    let cluster_id = output("ClusterId")
+        .or_else(|| by_type("AWS::CloudHSM::Cluster"))
+        .map(|id| cluster_id_of(&id));
     let instance_id = output("ClientInstanceId").or_else(|| by_type("AWS::EC2::Instance"));
     let key_store_id = output("KeyStoreId").filter(|k| k.starts_with("cks-"));
 
@@ -136,6 +139,15 @@ pub async fn collect(aws: &Aws, stack_name: &str) -> Result<Value, String> {
             .unwrap_or_else(|e| json!({"key_store_id": id, "error": e}));
     }
     Ok(report)
+}
+
+/// `cluster-…` from a cluster id or ARN (`arn:aws:cloudhsm:<region>:<account>:cluster/cluster-…`).
+pub fn cluster_id_of(id_or_arn: &str) -> String {
+    id_or_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or(id_or_arn)
+        .to_string()
 }
 
 async fn cluster(aws: &Aws, id: &str) -> Result<(Value, Value), String> {
@@ -337,5 +349,19 @@ fn print_text(r: &Value) {
                 }
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_from_arns() {
+        assert_eq!(
+            cluster_id_of("arn:aws:cloudhsm:us-east-1:123456789012:cluster/cluster-p72qhuupb3z"),
+            "cluster-p72qhuupb3z"
+        );
+        assert_eq!(cluster_id_of("cluster-p72qhuupb3z"), "cluster-p72qhuupb3z");
     }
 }
