@@ -89,7 +89,7 @@ impl<'a> Watch<'a> {
             state_machines: Vec::new(),
             executions: BTreeMap::new(),
             poll: if aws.is_emulator() {
-                Duration::from_millis(500)
+                Duration::from_millis(250)
             } else {
                 Duration::from_secs(5)
             },
@@ -219,70 +219,65 @@ impl<'a> Watch<'a> {
             self.refresh_state_machines().await;
         }
         for machine in self.state_machines.clone() {
-            // A machine that cannot be listed (deleted by a rollback) has no running executions.
-            let list = list_executions(
-                self.aws,
-                &machine,
-                Some(aws_sdk_sfn::types::ExecutionStatus::Running),
-            )
-            .await
-            .unwrap_or_default();
-            let running: HashSet<String> = list.iter().map(|e| e.arn.clone()).collect();
-            for mut exec in list {
-                let newest = newest_events(self.aws, &exec.arn).await;
-                exec.current_state = history::current_state(&newest).map(str::to_string);
-                let previous = self.executions.get(&exec.arn);
-                let changed = previous.is_none_or(|old| old.current_state != exec.current_state);
-                exec.failure = previous.and_then(|old| old.failure.clone());
-                if changed {
-                    // Read the whole history now, while it exists (see `Execution::failure`).
+            // The newest executions, whatever their status: one that started and ended between
+            // two polls is still seen (and its failure read while the machine exists). A machine
+            // that cannot be listed (deleted by a rollback) lists nothing.
+            let recent = recent_executions(self.aws, &machine)
+                .await
+                .unwrap_or_default();
+            let listed: HashSet<String> = recent.iter().map(|e| e.arn.clone()).collect();
+            for mut exec in recent {
+                let previous = self.executions.get(&exec.arn).cloned();
+                let is_new = previous.is_none();
+                if is_new && exec.start < self.start_epoch - 60.0 {
+                    continue; // an earlier operation's execution
+                }
+                if previous.as_ref().is_some_and(|p| p.status != "RUNNING") {
+                    continue; // already finished and read
+                }
+                exec.failure = previous.as_ref().and_then(|p| p.failure.clone());
+                if exec.status == "RUNNING" {
+                    let newest = newest_events(self.aws, &exec.arn).await;
+                    exec.current_state = history::current_state(&newest).map(str::to_string);
+                    let changed = previous
+                        .as_ref()
+                        .is_none_or(|p| p.current_state != exec.current_state);
+                    if changed {
+                        // Read the whole history now, while it exists (see `Execution::failure`).
+                        if let Ok(full) = full_history(self.aws, &exec.arn).await {
+                            exec.failure = history::root_cause(&full);
+                        }
+                        self.say(&format!(
+                            "workflow {}/{}: {} (running {})",
+                            short_name(&machine),
+                            exec.name,
+                            exec.current_state.as_deref().unwrap_or("starting"),
+                            human(now_epoch() - exec.start)
+                        ));
+                    }
+                } else {
+                    // Finished since the last poll (or between two polls).
                     if let Ok(full) = full_history(self.aws, &exec.arn).await {
                         exec.failure = history::root_cause(&full);
+                        exec.current_state = history::current_state(&full).map(str::to_string);
                     }
                     self.say(&format!(
-                        "workflow {}/{}: {} (running {})",
+                        "workflow {}/{}: {} after {}",
                         short_name(&machine),
                         exec.name,
-                        exec.current_state.as_deref().unwrap_or("starting"),
+                        exec.status,
                         human(now_epoch() - exec.start)
                     ));
                 }
                 self.executions.insert(exec.arn.clone(), exec);
             }
-            // Executions of this machine that stopped since the last poll.
-            let stopped: Vec<String> = self
-                .executions
-                .values()
-                .filter(|e| {
-                    e.state_machine_arn == machine
-                        && e.status == "RUNNING"
-                        && !running.contains(&e.arn)
-                })
-                .map(|e| e.arn.clone())
-                .collect();
-            for arn in stopped {
-                let status = describe_status(self.aws, &arn)
-                    .await
-                    .unwrap_or_else(|| "STOPPED".into());
-                let failure = full_history(self.aws, &arn)
-                    .await
-                    .ok()
-                    .map(|h| history::root_cause(&h));
-                let line = self.executions.get_mut(&arn).map(|e| {
-                    e.status = status.clone();
-                    if let Some(f) = failure {
-                        e.failure = f;
-                    }
-                    format!(
-                        "workflow {}/{}: {} after {}",
-                        short_name(&machine),
-                        e.name,
-                        status,
-                        human(now_epoch() - e.start)
-                    )
-                });
-                if let Some(line) = line {
-                    self.say(&line);
+            // Running executions that vanished from the listing: their machine is gone.
+            for e in self.executions.values_mut() {
+                if e.state_machine_arn == machine
+                    && e.status == "RUNNING"
+                    && !listed.contains(&e.arn)
+                {
+                    e.status = "STOPPED".into();
                 }
             }
         }
@@ -371,15 +366,29 @@ pub async fn list_executions(
     }
 }
 
-async fn describe_status(aws: &Aws, arn: &str) -> Option<String> {
+/// The newest executions of a state machine (one page), any status.
+pub async fn recent_executions(aws: &Aws, machine: &str) -> Result<Vec<Execution>, String> {
     let resp = aws
         .sfn
-        .describe_execution()
-        .execution_arn(arn)
+        .list_executions()
+        .state_machine_arn(machine)
+        .max_results(100)
         .send()
         .await
-        .ok()?;
-    Some(resp.status().as_str().to_string())
+        .map_err(|e| describe(&e))?;
+    Ok(resp
+        .executions()
+        .iter()
+        .map(|e| Execution {
+            arn: e.execution_arn().to_string(),
+            name: e.name().to_string(),
+            state_machine_arn: machine.to_string(),
+            start: e.start_date().as_secs_f64(),
+            status: e.status().as_str().to_string(),
+            current_state: None,
+            failure: None,
+        })
+        .collect())
 }
 
 /// The newest events of an execution (enough to find the state it is in).
