@@ -191,6 +191,17 @@ def test_document_with_parameters_defaults_and_validation(client: Client) -> Non
         assert why in err.value.response["Error"]["Message"]
 
 
+def test_ssm_parameter_references_and_working_directory(client: Client) -> None:
+    iid = client.instance()
+    client.ssm.put_parameter(Name="/cfg/greeting", Value="from-parameter-store", Type="String")
+    cid = client.ssm.send_command(
+        InstanceIds=[iid], DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["echo {{ssm:/cfg/greeting}}", "pwd"],
+                    "workingDirectory": ["/tmp"]})["Command"]["CommandId"]
+    inv = client.invocation(cid, iid)
+    assert inv["StandardOutputContent"] == "from-parameter-store\n/tmp\n"
+
+
 def test_multi_step_document_stops_at_failure(client: Client) -> None:
     iid = client.instance()
     content = {"schemaVersion": "2.2", "description": "two", "mainSteps": [

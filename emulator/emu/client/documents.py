@@ -150,6 +150,16 @@ def _substitute(text: str, values: dict[str, Any], ssm_lookup: Callable[[str], s
     return _PLACEHOLDER.sub(replace, text)
 
 
+_SSM_REF = re.compile(r"\{\{\s*ssm:([A-Za-z0-9_.:/-]+)\s*\}\}")
+
+
+def _resolve_ssm_refs(value: Any, ssm_lookup: Callable[[str], str]) -> Any:
+    """``{{ssm:/name}}`` in parameter values reads Parameter Store (documented for Run Command)."""
+    if isinstance(value, list):
+        return [_resolve_ssm_refs(v, ssm_lookup) for v in value]
+    return _SSM_REF.sub(lambda m: ssm_lookup(m.group(1)), str(value))
+
+
 def _render_run_command(run_command: Any, values: dict[str, Any],
                         ssm_lookup: Callable[[str], str]) -> str:
     lines = run_command if isinstance(run_command, list) else [run_command]
@@ -159,6 +169,7 @@ def _render_run_command(run_command: Any, values: dict[str, Any],
 def render(content: dict[str, Any], values: dict[str, Any],
            ssm_lookup: Callable[[str], str]) -> list[Step]:
     """The steps to run, with parameters substituted."""
+    values = {k: _resolve_ssm_refs(v, ssm_lookup) for k, v in values.items()}
     schema = str(content.get("schemaVersion", ""))
     if schema not in ("2.0", "2.2"):
         raise invalid_document(
