@@ -231,10 +231,11 @@ pub async fn send(ev: &CfnEvent<'_>, resp: &Response) -> StepResult<Value> {
     let b = body(ev, resp);
     put(ev.field("ResponseURL")?, b.clone()).await?;
     let sent: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+    let logical = ev.raw.get("LogicalResourceId").and_then(|v| v.as_str()).unwrap_or("");
     info!(
         status = %sent["Status"].as_str().unwrap_or(""),
         physical_id = %resp.physical_id,
-        logical_id = %ev.raw.get("LogicalResourceId").and_then(Value::as_str).unwrap_or(""),
+        logical_id = %logical,
         request = ?ev.request_type(),
         "CloudFormation response sent"
     );

@@ -14,7 +14,7 @@ const CLUSTER: &str = "cluster-igklspoyj5v";
 fn event(props: Value) -> Value {
     let mut p = json!({"ClusterId": CLUSTER, "SubnetIds": ["subnet-aaaa1111", "subnet-bbbb2222"], "HsmsPerSubnet": "1"});
     for (k, v) in props.as_object().unwrap() {
-        p[k] = v.clone();
+        p[k.as_str()] = v.clone();
     }
     json!({
         "RequestType": "Create", "RequestId": "r-1", "ResponseURL": "http://127.0.0.1:1/x",
@@ -26,7 +26,7 @@ fn event(props: Value) -> Value {
 fn payload(step: &str, args: Value, state: Value) -> Value {
     let mut p = json!({"Step": step, "Input": state});
     for (k, v) in args.as_object().unwrap() {
-        p[k] = v.clone();
+        p[k.as_str()] = v.clone();
     }
     p
 }
