@@ -110,3 +110,39 @@ def test_introspection_lists_function_environment(emu, make_function):
     functions = emu.introspect(sections="lambda_functions")["lambda_functions"]
     config = next(f for f in functions if f["FunctionName"] == "withenv")
     assert config["Environment"]["Variables"] == {"COLOR": "green"}
+
+
+def test_lambda_crash_after_side_effect(emu, make_function):
+    """Outcome rule lambda_crash: the work happens, then the process dies and the answer is lost."""
+    make_function("worker", 'echo "$1" > /tmp/emu-crash-$TOKEN\necho \'{"done": true}\'',
+                  handler="cluster", env={"TOKEN": str(time.time_ns())})
+    status, rule = emu.emu("POST", "faults", {
+        "kind": "lambda_crash", "count": 1, "match": {"handler": "cluster", "step": "CreateHsm"},
+        "outcome": {"after": "side_effect"}})
+    assert status == 200
+    lam = emu.client("lambda")
+    # Another step does not match.
+    response, body = invoke(lam, "worker", {"Step": "ClusterStatus"})
+    assert "FunctionError" not in response and body == {"done": True}
+    response, body = invoke(lam, "worker", {"Step": "CreateHsm"})
+    assert response["FunctionError"]
+    assert body["errorType"] == "Runtime.ExitError"
+    token = lam.get_function(FunctionName="worker")["Configuration"]["Environment"]["Variables"]["TOKEN"]
+    with open(f"/tmp/emu-crash-{token}") as handle:  # the side effect happened
+        assert json.loads(handle.read()) == {"Step": "CreateHsm"}
+    rules = emu.emu("GET", "faults")[1]["rules"]
+    assert rules[0]["hits"] == 1
+    # count 1: the retry succeeds on a fresh process.
+    response, body = invoke(lam, "worker", {"Step": "CreateHsm"})
+    assert "FunctionError" not in response and body == {"done": True}
+
+
+def test_lambda_crash_at_start_skips_the_work(emu, make_function):
+    token = str(time.time_ns())
+    make_function("worker2", 'echo ran > /tmp/emu-crash2-$TOKEN\necho "{}"', env={"TOKEN": token})
+    emu.emu("POST", "faults", {"kind": "lambda_crash", "match": {"function": "worker2"},
+                               "outcome": {"after": "start"}})
+    response, body = invoke(emu.client("lambda"), "worker2", {})
+    assert body["errorType"] == "Runtime.ExitError"
+    import os
+    assert not os.path.exists(f"/tmp/emu-crash2-{token}")

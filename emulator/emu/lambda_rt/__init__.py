@@ -24,7 +24,7 @@ import uuid
 import zipfile
 from typing import Any
 
-from emu import recorder
+from emu import faults, recorder
 from emu.lambda_rt.runtime_api import Invocation, RuntimeApi
 
 CODE_ROOT = os.path.join(tempfile.gettempdir(), f"emu-lambda-{os.getpid()}")
@@ -241,15 +241,43 @@ def invoke_provided(fn: Any, event: Any) -> tuple[str, bool, str]:
         recorder.record("log", source="lambda", function=fn.function_name,
                         request_id=request_id, line=message)
         return _error("Runtime.InvalidEntrypoint", message, request_id).decode(), True, message
+    crash = _crash_rule(fn, event_bytes)
     start_line = len(sandbox.log_lines)
-    sandbox.invoke(invocation, timeout_s)
-    if invocation.errored and not sandbox.alive:
+    if crash is None or crash.get("after", "side_effect") == "side_effect":
+        sandbox.invoke(invocation, timeout_s)
+    if crash is not None:
+        # Fault: the process dies (after its work, or before it starts); the answer is lost.
+        sandbox.kill()
+        recorder.record("fault", fault="lambda_crash", function=fn.function_name,
+                        request_id=request_id, after=crash.get("after", "side_effect"))
+        invocation.payload = _error(
+            "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: "
+            "signal: killed", request_id)
+        invocation.errored = True
+    elif invocation.errored and not sandbox.alive:
         pass  # killed: do not return to the pool
     else:
         _give_back(sandbox)
     logs = "\n".join(sandbox.log_lines[start_line:])
     _ship_logs(fn, request_id, sandbox.log_lines[start_line:])
     return invocation.payload.decode("utf-8", "replace"), invocation.errored, logs
+
+
+def _crash_rule(fn: Any, event_bytes: bytes) -> dict[str, Any] | None:
+    """The ``lambda_crash`` outcome rule for this invocation, if one fires.
+
+    Matched on ``function`` (name), ``handler`` (the function's Handler) and ``step`` (the
+    event's ``Step`` field); outcome ``{"after": "side_effect"}`` (default: the invocation runs,
+    then the process is killed and its answer lost) or ``{"after": "start"}`` (killed before it
+    runs).
+    """
+    try:
+        event = json.loads(event_bytes)
+    except ValueError:
+        event = None
+    step = event.get("Step") if isinstance(event, dict) else None
+    return faults.outcome("lambda_crash", function=fn.function_name, handler=fn.handler,
+                          step=step)
 
 
 def _ship_logs(fn: Any, request_id: str, lines: list[str]) -> None:
