@@ -77,7 +77,8 @@ pub fn is_terminal(status: &str) -> bool {
 }
 
 impl<'a> Watch<'a> {
-    /// Call before starting the operation: marks the events that exist already as seen.
+    /// Call before starting the operation: marks the recent events that exist already as seen
+    /// (older ones are cut off by timestamp when polling).
     pub async fn new(aws: &'a Aws, stack: &str) -> Watch<'a> {
         let mut w = Watch {
             aws,
@@ -95,7 +96,7 @@ impl<'a> Watch<'a> {
             },
             quiet: false,
         };
-        if let Ok(existing) = w.fetch_events(None).await {
+        if let Ok(existing) = w.fetch_events(Some(w.start_epoch - 120.0)).await {
             w.seen_events.extend(existing.into_iter().map(|e| e.id));
         }
         w
