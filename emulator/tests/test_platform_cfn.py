@@ -575,3 +575,17 @@ def test_template_url_on_the_emulators_s3(emu):
     assert settle(emu, "fromurl2")["StackStatus"] == "CREATE_COMPLETE"
     with pytest.raises(ClientError, match="Access Denied"):
         cfn.create_stack(StackName="nourl", TemplateURL=f"{emu.endpoint}/cdk-assets/missing")
+
+
+def test_secret_without_value_is_empty_until_put(emu):
+    stack = create(emu, "empty", {"Resources": {"Anchor": {
+        "Type": "AWS::SecretsManager::Secret", "Properties": {"Description": "trust anchor"}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Anchor"}}}})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(emu, "empty")
+    sm = emu.client("secretsmanager")
+    arn = outputs(stack)["Arn"]
+    with pytest.raises(ClientError) as err:
+        sm.get_secret_value(SecretId=arn)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    sm.put_secret_value(SecretId=arn, SecretString="-----BEGIN CERTIFICATE-----")
+    assert sm.get_secret_value(SecretId=arn)["SecretString"].startswith("-----BEGIN")

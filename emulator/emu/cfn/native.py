@@ -139,8 +139,10 @@ def _secret_value(props: dict[str, Any]) -> str | None:
         return props["SecretString"]
     options = props.get("GenerateSecretString")
     if options is None:
-        # AWS generates a 32-character password when neither is given.
-        return generate_password({})
+        # Neither given: an empty secret (current AWS docs: "If you omit both
+        # GenerateSecretString and SecretString, you create an empty secret"; older docs
+        # differed — uncertain). A later PutSecretValue fills it, e.g. the trust anchor.
+        return None
     password = generate_password(options)
     template = options.get("SecretStringTemplate")
     key = options.get("GenerateStringKey")
