@@ -82,6 +82,7 @@ class Stack:
         self.lock = threading.RLock()
         self.operation = threading.Lock()  # one stack operation at a time
         self.cancel = threading.Event()
+        self.abandoned = False  # set by POST /_emu/reset: stop touching the (new) backends
 
     @property
     def description(self) -> str | None:
@@ -196,8 +197,13 @@ def find(name_or_id: str, include_deleted: bool = True) -> Stack | None:
 def reset() -> None:
     with _stacks_lock:
         for stack in _stacks:
+            stack.abandoned = True
             stack.cancel.set()
         _stacks.clear()
+
+
+class _Abandoned(ResourceFailed):
+    pass
 
 
 def _export_value(name: str) -> Any:
@@ -351,6 +357,8 @@ def _resolve_properties(stack: Stack, evaluator: tpl.Evaluator,
 
 
 def _create_resource(stack: Stack, state: ResourceState, evaluator: tpl.Evaluator) -> None:
+    if stack.abandoned:
+        raise _Abandoned("stack abandoned by a reset")
     model = model_for(state.resource_type)
     assert model is not None
     stack.event(state.logical_id, state.resource_type, "CREATE_IN_PROGRESS")
@@ -404,6 +412,8 @@ def _delete_resource(stack: Stack, state: ResourceState, properties: dict[str, A
                      resource: Resource | None = None, honour_retain: bool = True,
                      policy_key: str = "DeletionPolicy") -> None:
     """Delete one physical resource (the current one unless ``resource`` is given)."""
+    if stack.abandoned:
+        return
     resource = resource or state.resource
     if honour_retain and state.definition.get(policy_key) == "Retain":
         stack.event(state.logical_id, state.resource_type, "DELETE_SKIPPED", None,
@@ -497,6 +507,8 @@ def _create(stack: Stack) -> None:
     reason = f"The following resource(s) failed to create: [{', '.join(sorted(failed))}]. "
     if stack.disable_rollback:
         stack.stack_event("CREATE_FAILED", reason)
+        return
+    if stack.abandoned:
         return
     stack.stack_event("ROLLBACK_IN_PROGRESS", reason + "Rollback requested by user.")
     ok = _delete_all(stack, deps, rollback=True)
@@ -698,6 +710,8 @@ def _update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str,
     # Roll back: restore the previous template and undo each change, newest first.
     stack.template, stack.body = old["template"], old["body"]
     stack.inputs, stack.parameters = old["inputs"], old["parameters"]
+    if stack.abandoned:
+        return
     stack.stack_event("UPDATE_ROLLBACK_IN_PROGRESS",
                       f"The following resource(s) failed to update: [{', '.join(sorted(failed))}]. ")
     rollback_ok = True
