@@ -161,7 +161,8 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{self.name}.log", "a") as log:
             log.write(f"\n===== {time.strftime('%H:%M:%S')} ({time.time() - started:.1f}s)\n"
-                      f"{result.describe()}\n")
+                      f"$ {' '.join(command)}\nexit {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                      f"stderr:\n{proc.stderr}\n")
         return result
 
     def deploy(self, **params: Any) -> Result:
