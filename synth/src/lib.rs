@@ -56,7 +56,11 @@ pub struct SynthReport {
 
 /// Synthesizes `app` into `out_dir` with the Lambda asset built for `arch` ("arm64", "x86_64",
 /// "host"; None = arm64, the production default).
-pub fn synthesize_app(app: &str, arch: Option<&str>, out_dir: &Path) -> Result<SynthReport, String> {
+pub fn synthesize_app(
+    app: &str,
+    arch: Option<&str>,
+    out_dir: &Path,
+) -> Result<SynthReport, String> {
     let arch = match arch {
         Some(a) => Arch::parse(a)?,
         None => Arch::Arm64,
@@ -69,7 +73,11 @@ pub fn synthesize(opts: &SynthOptions) -> Result<SynthReport, String> {
     let root = assets::workspace_root();
     let t0 = Instant::now();
     let (code, asset, sources) = if opts.skip_assets {
-        (constructs::cloudhsm::placeholder_code("skip-assets"), None, vec![])
+        (
+            constructs::cloudhsm::placeholder_code("skip-assets"),
+            None,
+            vec![],
+        )
     } else {
         let built = assets::build_handlers(&root, opts.arch)?;
         let file = constructs::tree::FileAsset {
@@ -83,7 +91,13 @@ pub fn synthesize(opts: &SynthOptions) -> Result<SynthReport, String> {
     };
     let asset_time = t0.elapsed();
     let t1 = Instant::now();
-    let app = app::build_app(&opts.app, &opts.overrides, code, opts.arch.to_constructs(), opts.stack_name.clone())?;
+    let app = app::build_app(
+        &opts.app,
+        &opts.overrides,
+        code,
+        opts.arch.to_constructs(),
+        opts.stack_name.clone(),
+    )?;
     let mut synthesized = app.synth().map_err(|e| e.to_string())?;
     if opts.skip_assets {
         for s in &mut synthesized.stacks {
@@ -94,7 +108,8 @@ pub fn synthesize(opts: &SynthOptions) -> Result<SynthReport, String> {
     if opts.yaml {
         for s in &synthesized.stacks {
             let p = opts.out_dir.join(format!("{}.template.yaml", s.name));
-            std::fs::write(&p, &s.template_yaml).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            std::fs::write(&p, &s.template_yaml)
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         }
     }
     let resources = synthesized
@@ -103,10 +118,25 @@ pub fn synthesize(opts: &SynthOptions) -> Result<SynthReport, String> {
         .map(|s| {
             let list = s.template["Resources"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v["Type"].as_str().unwrap_or_default().to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v["Type"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             (s.name.clone(), list)
         })
         .collect();
-    Ok(SynthReport { stacks: docs.stacks, resources, asset, asset_time, synth_time: t1.elapsed() })
+    Ok(SynthReport {
+        stacks: docs.stacks,
+        resources,
+        asset,
+        asset_time,
+        synth_time: t1.elapsed(),
+    })
 }
