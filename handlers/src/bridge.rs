@@ -11,7 +11,13 @@ use crate::respond::{self, Response};
 
 fn clean(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -90,8 +96,13 @@ mod tests {
         assert!(n.ends_with(&format!("-Update-{}", &rid[..40])));
         let n = execution_name("Key Store!", "Delete", "id/with:odd*chars");
         assert_eq!(n, "Key-Store--Delete-id-with-odd-chars");
-        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         // Same request, same name.
-        assert_eq!(execution_name("A", "Create", "r-1"), execution_name("A", "Create", "r-1"));
+        assert_eq!(
+            execution_name("A", "Create", "r-1"),
+            execution_name("A", "Create", "r-1")
+        );
     }
 }

@@ -50,7 +50,9 @@ impl<'a> Call<'a> {
     }
 
     pub fn state_str(&self, path: &str) -> Option<&'a str> {
-        self.state_at(path).and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.state_at(path)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The Map item (`$.Item`) of a Map iteration.

@@ -57,7 +57,10 @@ impl ClusterView {
     pub fn from_sdk(c: &hsm::types::Cluster) -> Self {
         ClusterView {
             id: c.cluster_id().unwrap_or_default().to_string(),
-            state: c.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            state: c
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
             state_message: c.state_message().unwrap_or_default().to_string(),
             vpc_id: c.vpc_id().unwrap_or_default().to_string(),
             subnet_mapping: c
@@ -72,7 +75,10 @@ impl ClusterView {
                     az: h.availability_zone().unwrap_or_default().to_string(),
                     eni_id: h.eni_id().map(str::to_string),
                     eni_ip: h.eni_ip().map(str::to_string),
-                    state: h.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    state: h
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             csr: c
@@ -99,13 +105,19 @@ impl ClusterView {
     }
 
     pub fn is_initialized(&self) -> bool {
-        matches!(self.state.as_str(), "INITIALIZE_IN_PROGRESS" | "INITIALIZED" | "ACTIVE")
+        matches!(
+            self.state.as_str(),
+            "INITIALIZE_IN_PROGRESS" | "INITIALIZED" | "ACTIVE"
+        )
     }
 }
 
 /// DescribeClusters for one id. `None` when the cluster does not exist or is DELETED
 /// (DescribeClusters has no ResourceNotFound; an unknown id gives an empty list — aws-behaviour.md 1.1).
-pub async fn describe_cluster(c: &hsm::Client, cluster_id: &str) -> StepResult<Option<ClusterView>> {
+pub async fn describe_cluster(
+    c: &hsm::Client,
+    cluster_id: &str,
+) -> StepResult<Option<ClusterView>> {
     let out = c
         .describe_clusters()
         .filters("clusterIds", vec![cluster_id.to_string()])

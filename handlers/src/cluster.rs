@@ -78,7 +78,10 @@ async fn create_first_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         "UNINITIALIZED" => {}
         s if cl.is_initialized() => return Ok(json!({"Skipped": true, "ClusterState": s})),
         "CREATE_IN_PROGRESS" => {
-            return Err(StepError::Transient(format!("cluster {} is still being created", cl.id)))
+            return Err(StepError::Transient(format!(
+                "cluster {} is still being created",
+                cl.id
+            )))
         }
         "DEGRADED" => return Err(cluster_failed(&cl)),
         s => {
@@ -90,11 +93,16 @@ async fn create_first_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     }
     if let Some(h) = cl.live_hsms().next() {
         info!(hsm = %h.id, az = %h.az, "first HSM already exists");
-        return Ok(json!({"HsmId": h.id, "AvailabilityZone": h.az, "Created": false, "ClusterState": cl.state}));
+        return Ok(
+            json!({"HsmId": h.id, "AvailabilityZone": h.az, "Created": false, "ClusterState": cl.state}),
+        );
     }
     let subnets = call.props()?.list("SubnetIds")?;
     let az = cl.az_of_subnet(&subnets[0]).ok_or_else(|| {
-        StepError::invalid(format!("subnet {} is not one of cluster {}'s subnets", subnets[0], cl.id))
+        StepError::invalid(format!(
+            "subnet {} is not one of cluster {}'s subnets",
+            subnets[0], cl.id
+        ))
     })?;
     let out = c
         .hsm
@@ -104,18 +112,45 @@ async fn create_first_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         .send()
         .await
         .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
-    let id = out.hsm().map(|h| h.hsm_id().to_string()).unwrap_or_default();
+    let id = out
+        .hsm()
+        .map(|h| h.hsm_id().to_string())
+        .unwrap_or_default();
     info!(hsm = %id, az, "created the first HSM");
     Ok(json!({"HsmId": id, "AvailabilityZone": az, "Created": true, "ClusterState": cl.state}))
 }
 
 // Bounds keep every workflow's worst case under the 1-hour custom-resource limit.
-pub const FIRST_HSM: Schedule = Schedule { first: 360, then: 30, max_attempts: 36 };
-pub const INITIALIZED: Schedule = Schedule { first: 60, then: 20, max_attempts: 30 };
-pub const ACTIVE: Schedule = Schedule { first: 15, then: 15, max_attempts: 20 };
-pub const FLEET: Schedule = Schedule { first: 360, then: 30, max_attempts: 60 };
-pub const GONE: Schedule = Schedule { first: 180, then: 30, max_attempts: 45 };
-pub const COMMAND: Schedule = Schedule { first: 20, then: 10, max_attempts: 50 };
+pub const FIRST_HSM: Schedule = Schedule {
+    first: 360,
+    then: 30,
+    max_attempts: 36,
+};
+pub const INITIALIZED: Schedule = Schedule {
+    first: 60,
+    then: 20,
+    max_attempts: 30,
+};
+pub const ACTIVE: Schedule = Schedule {
+    first: 15,
+    then: 15,
+    max_attempts: 20,
+};
+pub const FLEET: Schedule = Schedule {
+    first: 360,
+    then: 30,
+    max_attempts: 60,
+};
+pub const GONE: Schedule = Schedule {
+    first: 180,
+    then: 30,
+    max_attempts: 45,
+};
+pub const COMMAND: Schedule = Schedule {
+    first: 20,
+    then: 10,
+    max_attempts: 50,
+};
 
 /// `For`: `FirstHsmActive` | `Initialized` | `Active` | `Fleet`.
 async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -139,8 +174,16 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
                     )));
                 }
                 let active = live.iter().any(|h| h.state == "ACTIVE") && cl.csr.is_some();
-                let st = live.iter().map(|h| format!("{} {}", h.id, h.state)).collect::<Vec<_>>().join(", ");
-                (active, FIRST_HSM, if st.is_empty() { "no HSM".into() } else { st })
+                let st = live
+                    .iter()
+                    .map(|h| format!("{} {}", h.id, h.state))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    active,
+                    FIRST_HSM,
+                    if st.is_empty() { "no HSM".into() } else { st },
+                )
             }
         }
         "Initialized" => (
@@ -159,16 +202,31 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             )?;
             // Creation deferred (cluster not ACTIVE yet): done once nothing is in transition.
             let done = if fleet::plan(&cl, d.clone()).deferred.is_some() {
-                !cl.hsms.iter().any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS")
+                !cl.hsms
+                    .iter()
+                    .any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS")
             } else {
                 fleet::converged(&cl, &d)?
             };
-            let st = cl.hsms.iter().map(|h| format!("{} {} {}", h.id, h.az, h.state)).collect::<Vec<_>>().join(", ");
+            let st = cl
+                .hsms
+                .iter()
+                .map(|h| format!("{} {} {}", h.id, h.az, h.state))
+                .collect::<Vec<_>>()
+                .join(", ");
             (done, FLEET, st)
         }
-        other => return Err(StepError::invalid(format!("ClusterStatus cannot wait for {other}"))),
+        other => {
+            return Err(StepError::invalid(format!(
+                "ClusterStatus cannot wait for {other}"
+            )))
+        }
     };
-    let poll = if done { poll.finish() } else { poll.again(&schedule, &status)? };
+    let poll = if done {
+        poll.finish()
+    } else {
+        poll.again(&schedule, &status)?
+    };
     Ok(poll.with(details))
 }
 
@@ -177,9 +235,12 @@ async fn get_csr(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     if cl.is_initialized() {
         return Ok(json!({"Skipped": true, "ClusterState": cl.state}));
     }
-    let csr = cl
-        .csr
-        .ok_or_else(|| StepError::Transient(format!("cluster {} has no CSR yet (first HSM not ACTIVE)", cl.id)))?;
+    let csr = cl.csr.ok_or_else(|| {
+        StepError::Transient(format!(
+            "cluster {} has no CSR yet (first HSM not ACTIVE)",
+            cl.id
+        ))
+    })?;
     Ok(json!({"ClusterCsr": csr, "ClusterState": cl.state}))
 }
 
@@ -192,12 +253,17 @@ async fn sign_csr(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         return Ok(json!({"Skipped": true, "Pending": false, "ClusterState": cl.state}));
     }
     if cl.state != "UNINITIALIZED" {
-        return Err(StepError::Transient(format!("cluster {} is {}", cl.id, cl.state)));
+        return Err(StepError::Transient(format!(
+            "cluster {} is {}",
+            cl.id, cl.state
+        )));
     }
-    let csr = cl
-        .csr
-        .clone()
-        .ok_or_else(|| StepError::Transient(format!("cluster {} has no CSR yet (first HSM not ACTIVE)", cl.id)))?;
+    let csr = cl.csr.clone().ok_or_else(|| {
+        StepError::Transient(format!(
+            "cluster {} has no CSR yet (first HSM not ACTIVE)",
+            cl.id
+        ))
+    })?;
     let p = call.props()?;
     let mode = p.opt_str("PkiMode").unwrap_or_else(|| "BuiltIn".into());
     let pair = match mode.as_str() {
@@ -234,7 +300,9 @@ async fn sign_csr(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         }
     };
     info!(cluster = %cl.id, mode = %mode, "cluster CSR signed");
-    Ok(json!({"Skipped": false, "Pending": false, "SignedCert": pair.signed_cert, "TrustAnchor": pair.trust_anchor}))
+    Ok(
+        json!({"Skipped": false, "Pending": false, "SignedCert": pair.signed_cert, "TrustAnchor": pair.trust_anchor}),
+    )
 }
 
 async fn initialize_cluster(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -268,7 +336,9 @@ async fn initialize_cluster(c: &Clients, call: Call<'_>) -> StepResult<Value> {
                 ))
             }
         })?;
-    Ok(json!({"Skipped": false, "ClusterState": out.state().map(|s| s.as_str()).unwrap_or("INITIALIZE_IN_PROGRESS")}))
+    Ok(
+        json!({"Skipped": false, "ClusterState": out.state().map(|s| s.as_str()).unwrap_or("INITIALIZE_IN_PROGRESS")}),
+    )
 }
 
 async fn store_trust_anchor(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -291,7 +361,9 @@ pub fn check_command_parameter(name: &str, value: &str) -> StepResult<()> {
     let name_ok = ["Id", "Arn", "Name"].iter().any(|s| name.ends_with(s));
     let value_ok = !value.is_empty()
         && value.len() <= 2048
-        && value.chars().all(|ch| ch.is_ascii_alphanumeric() || ":/_+=.,@-".contains(ch));
+        && value
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ":/_+=.,@-".contains(ch));
     if name_ok && value_ok {
         Ok(())
     } else {
@@ -342,7 +414,10 @@ async fn run_client_command(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             StepError::InvalidInput(f.describe())
         }
     })?;
-    let id = out.command().and_then(|c| c.command_id()).unwrap_or_default();
+    let id = out
+        .command()
+        .and_then(|c| c.command_id())
+        .unwrap_or_default();
     info!(command = %id, document, instance, "client command sent");
     Ok(json!({"CommandId": id, "InstanceId": instance, "Document": document}))
 }
@@ -369,23 +444,39 @@ async fn command_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let instance = call
         .state_str("Command.InstanceId")
         .ok_or_else(|| StepError::invalid("CommandStatus needs $.Command.InstanceId"))?;
-    let document = call.state_str("Command.Document").unwrap_or("the client command");
-    let res = c.ssm.get_command_invocation().command_id(id).instance_id(instance).send().await;
+    let document = call
+        .state_str("Command.Document")
+        .unwrap_or("the client command");
+    let res = c
+        .ssm
+        .get_command_invocation()
+        .command_id(id)
+        .instance_id(instance)
+        .send()
+        .await;
     let out = match res {
         Ok(o) => o,
         Err(e) => {
             let f = AwsFailure::from_sdk("ssm:GetCommandInvocation", &e);
             // Right after SendCommand the invocation may not be visible yet.
             if f.is("InvocationDoesNotExist") || f.transient {
-                return Ok(poll.again(&COMMAND, "invocation not visible yet")?.with(json!({"Status": "Pending"})));
+                return Ok(poll
+                    .again(&COMMAND, "invocation not visible yet")?
+                    .with(json!({"Status": "Pending"})));
             }
             return Err(StepError::InvalidInput(f.describe()));
         }
     };
-    let status = out.status().map(|s| s.as_str()).unwrap_or("Pending").to_string();
+    let status = out
+        .status()
+        .map(|s| s.as_str())
+        .unwrap_or("Pending")
+        .to_string();
     match status.as_str() {
         "Success" => Ok(poll.finish().with(json!({"Status": status}))),
-        "Pending" | "InProgress" | "Delayed" => Ok(poll.again(&COMMAND, &status)?.with(json!({"Status": status}))),
+        "Pending" | "InProgress" | "Delayed" => Ok(poll
+            .again(&COMMAND, &status)?
+            .with(json!({"Status": status}))),
         _ => Err(StepError::ResourceFailed(format!(
             "{document} on {instance} ended {status} ({}; exit code {}): {} {}",
             out.status_details().unwrap_or(""),
@@ -398,9 +489,15 @@ async fn command_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
 
 async fn delete_all_hsms(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let (_, view) = cluster_of(c, call).await?;
-    let Some(cl) = view else { return Ok(json!({"Deleted": []})) };
+    let Some(cl) = view else {
+        return Ok(json!({"Deleted": []}));
+    };
     let mut deleted = Vec::new();
-    for h in cl.hsms.iter().filter(|h| h.state != "DELETE_IN_PROGRESS" && h.state != "DELETED") {
+    for h in cl
+        .hsms
+        .iter()
+        .filter(|h| h.state != "DELETE_IN_PROGRESS" && h.state != "DELETED")
+    {
         delete_one(c, &cl.id, &h.id).await?;
         deleted.push(h.id.clone());
     }
@@ -409,7 +506,14 @@ async fn delete_all_hsms(c: &Clients, call: Call<'_>) -> StepResult<Value> {
 }
 
 async fn delete_one(c: &Clients, cluster: &str, hsm: &str) -> StepResult<bool> {
-    match c.hsm.delete_hsm().cluster_id(cluster).hsm_id(hsm).send().await {
+    match c
+        .hsm
+        .delete_hsm()
+        .cluster_id(cluster)
+        .hsm_id(hsm)
+        .send()
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) => {
             let f = AwsFailure::from_sdk("cloudhsmv2:DeleteHsm", &e);
@@ -426,15 +530,28 @@ async fn delete_one(c: &Clients, cluster: &str, hsm: &str) -> StepResult<bool> {
 async fn hsms_gone(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let poll = Poll::next(call.state, "HsmsGone");
     let (_, view) = cluster_of(c, call).await?;
-    let Some(cl) = view else { return Ok(poll.finish().with(json!({"Hsms": 0}))) };
+    let Some(cl) = view else {
+        return Ok(poll.finish().with(json!({"Hsms": 0})));
+    };
     if cl.hsms.iter().all(|h| h.state == "DELETED") {
         return Ok(poll.finish().with(json!({"Hsms": 0})));
     }
-    for h in cl.hsms.iter().filter(|h| h.state != "DELETE_IN_PROGRESS" && h.state != "DELETED") {
+    for h in cl
+        .hsms
+        .iter()
+        .filter(|h| h.state != "DELETE_IN_PROGRESS" && h.state != "DELETED")
+    {
         delete_one(c, &cl.id, &h.id).await?;
     }
-    let status = cl.hsms.iter().map(|h| format!("{} {}", h.id, h.state)).collect::<Vec<_>>().join(", ");
-    Ok(poll.again(&GONE, &status)?.with(json!({"Hsms": cl.hsms.len()})))
+    let status = cl
+        .hsms
+        .iter()
+        .map(|h| format!("{} {}", h.id, h.state))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(poll
+        .again(&GONE, &status)?
+        .with(json!({"Hsms": cl.hsms.len()})))
 }
 
 async fn plan_fleet(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -464,7 +581,9 @@ async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         .filter(|s| s.az == item.availability_zone && s.is_live())
         .count() as u32;
     if live >= item.ensure_at_least {
-        return Ok(json!({"Created": false, "AvailabilityZone": item.availability_zone, "Live": live}));
+        return Ok(
+            json!({"Created": false, "AvailabilityZone": item.availability_zone, "Live": live}),
+        );
     }
     let out = c
         .hsm
@@ -474,7 +593,10 @@ async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         .send()
         .await
         .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
-    let id = out.hsm().map(|h| h.hsm_id().to_string()).unwrap_or_default();
+    let id = out
+        .hsm()
+        .map(|h| h.hsm_id().to_string())
+        .unwrap_or_default();
     info!(hsm = %id, az = %item.availability_zone, "HSM created");
     Ok(json!({"Created": true, "HsmId": id, "AvailabilityZone": item.availability_zone}))
 }
@@ -496,7 +618,12 @@ async fn delete_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let Some(id) = target else {
         return Ok(json!({"Deleted": false, "HsmId": item.hsm_id}));
     };
-    let state = cl.hsms.iter().find(|h| h.id == id).map(|h| h.state.as_str()).unwrap_or("");
+    let state = cl
+        .hsms
+        .iter()
+        .find(|h| h.id == id)
+        .map(|h| h.state.as_str())
+        .unwrap_or("");
     if state == "DELETE_IN_PROGRESS" {
         return Ok(json!({"Deleted": true, "HsmId": id}));
     }

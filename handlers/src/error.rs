@@ -129,14 +129,14 @@ impl AwsFailure {
                     transient,
                 }
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                AwsFailure {
-                    op: op.to_string(),
-                    code: None,
-                    message: format!("{}", aws_sdk_kms::error::DisplayErrorContext(err)),
-                    transient: true,
-                }
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => AwsFailure {
+                op: op.to_string(),
+                code: None,
+                message: format!("{}", aws_sdk_kms::error::DisplayErrorContext(err)),
+                transient: true,
+            },
             // ConstructionFailure and future variants: our request was malformed.
             _ => AwsFailure {
                 op: op.to_string(),

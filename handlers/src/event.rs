@@ -16,10 +16,18 @@ pub struct CfnEvent<'a> {
 impl<'a> CfnEvent<'a> {
     pub fn new(raw: &'a Value) -> StepResult<Self> {
         if !raw.is_object() {
-            return Err(StepError::invalid("the CloudFormation event is not a JSON object"));
+            return Err(StepError::invalid(
+                "the CloudFormation event is not a JSON object",
+            ));
         }
         let ev = CfnEvent { raw };
-        for field in ["RequestType", "RequestId", "ResponseURL", "StackId", "LogicalResourceId"] {
+        for field in [
+            "RequestType",
+            "RequestId",
+            "ResponseURL",
+            "StackId",
+            "LogicalResourceId",
+        ] {
             ev.field(field)?;
         }
         Ok(ev)
@@ -41,7 +49,10 @@ impl<'a> CfnEvent<'a> {
     }
 
     pub fn resource_type(&self) -> &'a str {
-        self.raw.get("ResourceType").and_then(Value::as_str).unwrap_or("")
+        self.raw
+            .get("ResourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn physical_id(&self) -> Option<&'a str> {
@@ -53,7 +64,11 @@ impl<'a> CfnEvent<'a> {
 
     /// The stack name, from `arn:aws:cloudformation:<region>:<acct>:stack/<name>/<guid>`.
     pub fn stack_name(&self) -> String {
-        let id = self.raw.get("StackId").and_then(Value::as_str).unwrap_or("");
+        let id = self
+            .raw
+            .get("StackId")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         id.split('/').nth(1).unwrap_or(id).to_string()
     }
 
@@ -120,7 +135,9 @@ impl<'a> Props<'a> {
             _ => Vec::new(),
         };
         if items.is_empty() {
-            return Err(StepError::invalid(format!("property {name} must list at least one value")));
+            return Err(StepError::invalid(format!(
+                "property {name} must list at least one value"
+            )));
         }
         Ok(items)
     }

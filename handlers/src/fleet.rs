@@ -93,7 +93,10 @@ pub fn slots(cluster: &ClusterView) -> Vec<Slot<'_>> {
         };
         by_key
             .entry(key)
-            .or_insert_with(|| Slot { az: &h.az, members: Vec::new() })
+            .or_insert_with(|| Slot {
+                az: &h.az,
+                members: Vec::new(),
+            })
             .members
             .push(h);
     }
@@ -168,7 +171,11 @@ pub fn plan(cluster: &ClusterView, desired: Desired) -> Plan {
             // Remove HSMs still being created first, then the newest ids; keep ACTIVE ones.
             live.sort_by_key(|s| (!s.has("ACTIVE"), s.best_id().to_string()));
             for s in live.iter().rev().take((n - want) as usize) {
-                let h = s.members.iter().find(|h| h.id == s.best_id()).expect("slot member");
+                let h = s
+                    .members
+                    .iter()
+                    .find(|h| h.id == s.best_id())
+                    .expect("slot member");
                 deletes.push(DeleteItem {
                     hsm_id: h.id.clone(),
                     eni_id: h.eni_id.clone(),
@@ -199,7 +206,13 @@ pub fn plan(cluster: &ClusterView, desired: Desired) -> Plan {
     } else {
         None
     };
-    Plan { total: desired.values().sum(), desired, creates, deletes, deferred }
+    Plan {
+        total: desired.values().sum(),
+        desired,
+        creates,
+        deletes,
+        deferred,
+    }
 }
 
 /// Fleet wait: `Ok(true)` when every AZ has exactly its desired ACTIVE HSMs and nothing is in
@@ -217,13 +230,19 @@ pub fn converged(cluster: &ClusterView, desired: &Desired) -> StepResult<bool> {
     let mut done = true;
     for s in &all {
         let want = desired.get(s.az).copied().unwrap_or(0);
-        let active = all.iter().filter(|x| x.az == s.az && x.members.iter().all(|h| h.state == "ACTIVE")).count() as u32;
+        let active = all
+            .iter()
+            .filter(|x| x.az == s.az && x.members.iter().all(|h| h.state == "ACTIVE"))
+            .count() as u32;
         if s.is_deleting() || s.has("CREATE_IN_PROGRESS") || active != want {
             done = false;
         }
     }
     for (az, want) in desired {
-        let n = all.iter().filter(|s| s.az == az.as_str() && s.is_live()).count() as u32;
+        let n = all
+            .iter()
+            .filter(|s| s.az == az.as_str() && s.is_live())
+            .count() as u32;
         if n != *want {
             done = false;
         }
@@ -239,7 +258,11 @@ pub(crate) mod tests {
         HsmView {
             id: id.into(),
             az: az.into(),
-            eni_id: if eni.is_empty() { None } else { Some(eni.into()) },
+            eni_id: if eni.is_empty() {
+                None
+            } else {
+                Some(eni.into())
+            },
             eni_ip: None,
             state: state.into(),
         }
@@ -250,27 +273,41 @@ pub(crate) mod tests {
             id: "cluster-abcdefghijk".into(),
             state: state.into(),
             vpc_id: "vpc-1".into(),
-            subnet_mapping: [("us-east-1a", "subnet-aaaa1111"), ("us-east-1b", "subnet-bbbb2222"), ("us-east-1c", "subnet-cccc3333")]
-                .into_iter()
-                .map(|(a, s)| (a.to_string(), s.to_string()))
-                .collect(),
+            subnet_mapping: [
+                ("us-east-1a", "subnet-aaaa1111"),
+                ("us-east-1b", "subnet-bbbb2222"),
+                ("us-east-1c", "subnet-cccc3333"),
+            ]
+            .into_iter()
+            .map(|(a, s)| (a.to_string(), s.to_string()))
+            .collect(),
             hsms,
             ..ClusterView::default()
         }
     }
 
     fn subnets(n: usize) -> Vec<String> {
-        ["subnet-aaaa1111", "subnet-bbbb2222", "subnet-cccc3333"][..n].iter().map(|s| s.to_string()).collect()
+        ["subnet-aaaa1111", "subnet-bbbb2222", "subnet-cccc3333"][..n]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     #[test]
     fn creates_missing_hsms_per_az_with_ensure_counts() {
-        let c = cluster("ACTIVE", vec![hsm("hsm-a1", "us-east-1a", "eni-1", "ACTIVE")]);
+        let c = cluster(
+            "ACTIVE",
+            vec![hsm("hsm-a1", "us-east-1a", "eni-1", "ACTIVE")],
+        );
         let d = desired(&c, &subnets(3), 2, false).unwrap();
         let p = plan(&c, d);
         assert!(p.deletes.is_empty());
         assert_eq!(p.total, 6);
-        let summary: Vec<(String, u32)> = p.creates.iter().map(|c| (c.availability_zone.clone(), c.ensure_at_least)).collect();
+        let summary: Vec<(String, u32)> = p
+            .creates
+            .iter()
+            .map(|c| (c.availability_zone.clone(), c.ensure_at_least))
+            .collect();
         assert_eq!(
             summary,
             vec![
@@ -304,7 +341,10 @@ pub(crate) mod tests {
         // Replacement finished: new id, same ENI, converged.
         let c = cluster(
             "ACTIVE",
-            vec![hsm("hsm-new", "us-east-1a", "eni-1", "ACTIVE"), hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE")],
+            vec![
+                hsm("hsm-new", "us-east-1a", "eni-1", "ACTIVE"),
+                hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE"),
+            ],
         );
         assert!(plan(&c, d.clone()).creates.is_empty());
         assert!(converged(&c, &d).unwrap());
@@ -314,7 +354,10 @@ pub(crate) mod tests {
     fn degraded_hsm_is_deleted_and_replaced() {
         let c = cluster(
             "ACTIVE",
-            vec![hsm("hsm-a", "us-east-1a", "eni-1", "DEGRADED"), hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE")],
+            vec![
+                hsm("hsm-a", "us-east-1a", "eni-1", "DEGRADED"),
+                hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE"),
+            ],
         );
         let d = desired(&c, &subnets(2), 1, false).unwrap();
         let p = plan(&c, d.clone());
@@ -322,7 +365,9 @@ pub(crate) mod tests {
         assert_eq!(p.deletes[0].hsm_id, "hsm-a");
         assert_eq!(p.creates.len(), 1);
         assert_eq!(p.creates[0].availability_zone, "us-east-1a");
-        assert!(matches!(converged(&c, &d), Err(StepError::ResourceFailed(m)) if m.contains("hsm-a")));
+        assert!(
+            matches!(converged(&c, &d), Err(StepError::ResourceFailed(m)) if m.contains("hsm-a"))
+        );
     }
 
     #[test]
@@ -354,7 +399,9 @@ pub(crate) mod tests {
         assert!(desired(&c, &subnets(2), 1, true).is_ok());
         for (n, per) in [(1, 2), (2, 0), (1, 1)] {
             let e = desired(&c, &subnets(n), per, true).unwrap_err();
-            assert!(matches!(e, StepError::InvalidInput(m) if m.contains("at least 2 HSMs in at least 2")));
+            assert!(
+                matches!(e, StepError::InvalidInput(m) if m.contains("at least 2 HSMs in at least 2"))
+            );
         }
         assert!(desired(&c, &subnets(2), 0, false).is_ok());
     }
@@ -368,7 +415,10 @@ pub(crate) mod tests {
 
     #[test]
     fn creation_is_deferred_until_the_cluster_is_active() {
-        let c = cluster("UNINITIALIZED", vec![hsm("hsm-a1", "us-east-1a", "eni-1", "ACTIVE")]);
+        let c = cluster(
+            "UNINITIALIZED",
+            vec![hsm("hsm-a1", "us-east-1a", "eni-1", "ACTIVE")],
+        );
         let p = plan(&c, desired(&c, &subnets(2), 1, false).unwrap());
         assert!(p.creates.is_empty());
         assert!(p.deferred.unwrap().contains("UNINITIALIZED"));
@@ -377,11 +427,17 @@ pub(crate) mod tests {
     #[test]
     fn converged_requires_exact_active_counts() {
         let d = desired(&cluster("ACTIVE", vec![]), &subnets(2), 1, false).unwrap();
-        let c = cluster("ACTIVE", vec![hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE")]);
+        let c = cluster(
+            "ACTIVE",
+            vec![hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE")],
+        );
         assert!(!converged(&c, &d).unwrap());
         let c = cluster(
             "ACTIVE",
-            vec![hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE"), hsm("hsm-b", "us-east-1b", "", "CREATE_IN_PROGRESS")],
+            vec![
+                hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE"),
+                hsm("hsm-b", "us-east-1b", "", "CREATE_IN_PROGRESS"),
+            ],
         );
         assert!(!converged(&c, &d).unwrap());
         let c = cluster(
@@ -395,7 +451,10 @@ pub(crate) mod tests {
         assert!(!converged(&c, &d).unwrap());
         let c = cluster(
             "ACTIVE",
-            vec![hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE"), hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE")],
+            vec![
+                hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE"),
+                hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE"),
+            ],
         );
         assert!(converged(&c, &d).unwrap());
     }

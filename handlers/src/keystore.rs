@@ -27,8 +27,16 @@ pub const STEPS: &[&str] = &[
     "UpdateKeyStore",
 ];
 
-pub const CONNECT: Schedule = Schedule { first: 240, then: 30, max_attempts: 70 };
-pub const DISCONNECT: Schedule = Schedule { first: 15, then: 15, max_attempts: 40 };
+pub const CONNECT: Schedule = Schedule {
+    first: 240,
+    then: 30,
+    max_attempts: 70,
+};
+pub const DISCONNECT: Schedule = Schedule {
+    first: 15,
+    then: 15,
+    max_attempts: 40,
+};
 /// Disconnect + connect cycles after a transient FAILED before giving up.
 pub const MAX_RECONNECTS: u32 = 3;
 
@@ -97,13 +105,22 @@ fn store_view(e: &aws_sdk_kms::types::CustomKeyStoresListEntry) -> StoreView {
         id: e.custom_key_store_id().unwrap_or_default().to_string(),
         name: e.custom_key_store_name().unwrap_or_default().to_string(),
         cluster_id: e.cloud_hsm_cluster_id().unwrap_or_default().to_string(),
-        state: e.connection_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state: e
+            .connection_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         error_code: e.connection_error_code().map(|s| s.as_str().to_string()),
     }
 }
 
 async fn store_by_id(c: &Clients, id: &str) -> StepResult<Option<StoreView>> {
-    match c.kms.describe_custom_key_stores().custom_key_store_id(id).send().await {
+    match c
+        .kms
+        .describe_custom_key_stores()
+        .custom_key_store_id(id)
+        .send()
+        .await
+    {
         Ok(o) => Ok(o.custom_key_stores().first().map(store_view)),
         Err(e) => {
             let f = AwsFailure::from_sdk("kms:DescribeCustomKeyStores", &e);
@@ -117,7 +134,13 @@ async fn store_by_id(c: &Clients, id: &str) -> StepResult<Option<StoreView>> {
 }
 
 async fn store_by_name(c: &Clients, name: &str) -> StepResult<Option<StoreView>> {
-    match c.kms.describe_custom_key_stores().custom_key_store_name(name).send().await {
+    match c
+        .kms
+        .describe_custom_key_stores()
+        .custom_key_store_name(name)
+        .send()
+        .await
+    {
         Ok(o) => Ok(o.custom_key_stores().first().map(store_view)),
         Err(e) => {
             let f = AwsFailure::from_sdk("kms:DescribeCustomKeyStores", &e);
@@ -134,8 +157,15 @@ async fn store_by_name(c: &Clients, name: &str) -> StepResult<Option<StoreView>>
 /// (`cks-…`), or by name when it belongs to our cluster (a create that failed after creating it).
 async fn find_store(c: &Clients, call: Call<'_>) -> StepResult<Option<StoreView>> {
     let ev = call.event()?;
-    let ids = [call.state_str("KeyStore.CustomKeyStoreId"), ev.physical_id()];
-    for id in ids.into_iter().flatten().filter(|id| id.starts_with("cks-")) {
+    let ids = [
+        call.state_str("KeyStore.CustomKeyStoreId"),
+        ev.physical_id(),
+    ];
+    for id in ids
+        .into_iter()
+        .flatten()
+        .filter(|id| id.starts_with("cks-"))
+    {
         if let Some(s) = store_by_id(c, id).await? {
             return Ok(Some(s));
         }
@@ -144,7 +174,9 @@ async fn find_store(c: &Clients, call: Call<'_>) -> StepResult<Option<StoreView>
     let (Some(name), Some(cluster)) = (p.opt_str("KeyStoreName"), p.opt_str("ClusterId")) else {
         return Ok(None);
     };
-    Ok(store_by_name(c, &name).await?.filter(|s| s.cluster_id == cluster))
+    Ok(store_by_name(c, &name)
+        .await?
+        .filter(|s| s.cluster_id == cluster))
 }
 
 async fn ensure_kmsuser_secret(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -182,7 +214,9 @@ async fn ensure_kmsuser_secret(c: &Clients, call: Call<'_>) -> StepResult<Value>
         .map_err(|e| aws_err("secretsmanager:GetRandomPassword", e))?;
     let pw = Sensitive(pw.random_password().unwrap_or_default().to_string());
     if pw.0.len() < 8 {
-        return Err(StepError::Transient("GetRandomPassword returned no usable password".into()));
+        return Err(StepError::Transient(
+            "GetRandomPassword returned no usable password".into(),
+        ));
     }
     let created = c
         .secrets
@@ -227,7 +261,9 @@ async fn secret_string(c: &Clients, id: &str, what: &str) -> StepResult<Sensitiv
         .map_err(|e| aws_err("secretsmanager:GetSecretValue", e))?;
     match out.secret_string() {
         Some(s) if !s.trim().is_empty() => Ok(Sensitive(s.trim().to_string())),
-        _ => Err(StepError::invalid(format!("the {what} secret {id} is empty"))),
+        _ => Err(StepError::invalid(format!(
+            "the {what} secret {id} is empty"
+        ))),
     }
 }
 
@@ -314,7 +350,10 @@ async fn create_key_store(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         Err(e) => {
             let f = AwsFailure::from_sdk("kms:CreateCustomKeyStore", &e);
             if f.is("CustomKeyStoreNameInUseException") {
-                if let Some(s) = store_by_name(c, &name).await?.filter(|s| s.cluster_id == cluster) {
+                if let Some(s) = store_by_name(c, &name)
+                    .await?
+                    .filter(|s| s.cluster_id == cluster)
+                {
                     return Ok(json!({"CustomKeyStoreId": s.id, "Created": false}));
                 }
             }
@@ -330,7 +369,13 @@ fn store_id<'a>(call: &Call<'a>) -> StepResult<&'a str> {
 
 /// Connect; Err for "quick failures" that KMS reports synchronously.
 async fn connect(c: &Clients, id: &str) -> StepResult<()> {
-    match c.kms.connect_custom_key_store().custom_key_store_id(id).send().await {
+    match c
+        .kms
+        .connect_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let f = AwsFailure::from_sdk("kms:ConnectCustomKeyStore", &e);
@@ -353,12 +398,20 @@ async fn connect(c: &Clients, id: &str) -> StepResult<()> {
 }
 
 async fn disconnect(c: &Clients, id: &str) -> StepResult<()> {
-    match c.kms.disconnect_custom_key_store().custom_key_store_id(id).send().await {
+    match c
+        .kms
+        .disconnect_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let f = AwsFailure::from_sdk("kms:DisconnectCustomKeyStore", &e);
             // Already DISCONNECTING/DISCONNECTED, or gone.
-            if f.is("CustomKeyStoreInvalidStateException") || f.is("CustomKeyStoreNotFoundException") {
+            if f.is("CustomKeyStoreInvalidStateException")
+                || f.is("CustomKeyStoreNotFoundException")
+            {
                 Ok(())
             } else {
                 Err(f.or_else(StepError::InvalidInput))
@@ -409,10 +462,16 @@ pub fn next_for_connect(s: &StoreView, reconnects: u32) -> Next {
                     s.id, info.meaning
                 ))
             } else {
-                Next::Fail(format!("key store {} is FAILED with {code}: {}", s.id, info.meaning))
+                Next::Fail(format!(
+                    "key store {} is FAILED with {code}: {}",
+                    s.id, info.meaning
+                ))
             }
         }
-        other => Next::Fail(format!("key store {} is in unexpected state {other:?}", s.id)),
+        other => Next::Fail(format!(
+            "key store {} is in unexpected state {other:?}",
+            s.id
+        )),
     }
 }
 
@@ -421,9 +480,9 @@ async fn key_store_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let what = call.arg("For")?;
     let mut poll = Poll::next(call.state, what);
     let id = store_id(&call)?;
-    let s = store_by_id(c, id)
-        .await?
-        .ok_or_else(|| StepError::ResourceFailed(format!("key store {id} disappeared while waiting")))?;
+    let s = store_by_id(c, id).await?.ok_or_else(|| {
+        StepError::ResourceFailed(format!("key store {id} disappeared while waiting"))
+    })?;
     let details = json!({"ConnectionState": s.state, "ConnectionErrorCode": s.error_code});
     let status = format!("{} {}", s.state, s.error_code.as_deref().unwrap_or(""));
     match what {
@@ -451,7 +510,9 @@ async fn key_store_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             }
             Ok(poll.again(&DISCONNECT, &status)?.with(details))
         }
-        other => Err(StepError::invalid(format!("KeyStoreStatus cannot wait for {other}"))),
+        other => Err(StepError::invalid(format!(
+            "KeyStoreStatus cannot wait for {other}"
+        ))),
     }
 }
 
@@ -490,7 +551,9 @@ async fn keys_in_store(c: &Clients, store: &str) -> StepResult<Vec<(String, Stri
                 if m.custom_key_store_id() == Some(store) {
                     found.push((
                         m.key_id().to_string(),
-                        m.key_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        m.key_state()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
                     ));
                 }
             }
@@ -504,8 +567,16 @@ async fn keys_in_store(c: &Clients, store: &str) -> StepResult<Vec<(String, Stri
 }
 
 pub fn keys_conflict(store: &str, keys: &[(String, String)]) -> String {
-    let listed: Vec<String> = keys.iter().take(8).map(|(id, st)| format!("{id} ({st})")).collect();
-    let more = if keys.len() > 8 { format!(" and {} more", keys.len() - 8) } else { String::new() };
+    let listed: Vec<String> = keys
+        .iter()
+        .take(8)
+        .map(|(id, st)| format!("{id} ({st})"))
+        .collect();
+    let more = if keys.len() > 8 {
+        format!(" and {} more", keys.len() - 8)
+    } else {
+        String::new()
+    };
     format!(
         "key store {store} still holds {} KMS key(s): {}{more}. Deleting the store would make them unusable. \
          To proceed: schedule deletion of these keys (ScheduleKeyDeletion) and wait until the waiting period ends, \
@@ -529,12 +600,20 @@ async fn key_store_keys(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     if !keys.is_empty() {
         return Err(StepError::Conflict(keys_conflict(&s.id, &keys)));
     }
-    Ok(json!({"Found": true, "Retain": false, "CustomKeyStoreId": s.id, "ConnectionState": s.state}))
+    Ok(
+        json!({"Found": true, "Retain": false, "CustomKeyStoreId": s.id, "ConnectionState": s.state}),
+    )
 }
 
 async fn delete_key_store(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let id = store_id(&call)?;
-    match c.kms.delete_custom_key_store().custom_key_store_id(id).send().await {
+    match c
+        .kms
+        .delete_custom_key_store()
+        .custom_key_store_id(id)
+        .send()
+        .await
+    {
         Ok(_) => {
             info!(key_store = %id, "custom key store deleted");
             Ok(json!({"Deleted": true}))
@@ -636,7 +715,10 @@ mod tests {
         for code in ["NETWORK_ERRORS", "INTERNAL_ERROR", "USER_LOGGED_IN"] {
             let s = store("FAILED", Some(code));
             assert_eq!(next_for_connect(&s, 0), Next::DisconnectAndRetry, "{code}");
-            assert_eq!(next_for_connect(&s, MAX_RECONNECTS - 1), Next::DisconnectAndRetry);
+            assert_eq!(
+                next_for_connect(&s, MAX_RECONNECTS - 1),
+                Next::DisconnectAndRetry
+            );
             match next_for_connect(&s, MAX_RECONNECTS) {
                 Next::Fail(m) => assert!(m.contains(code) && m.contains("retries"), "{m}"),
                 other => panic!("{code}: {other:?}"),
@@ -669,15 +751,27 @@ mod tests {
     fn connection_states() {
         assert_eq!(next_for_connect(&store("CONNECTED", None), 0), Next::Done);
         assert_eq!(next_for_connect(&store("CONNECTING", None), 0), Next::Wait);
-        assert_eq!(next_for_connect(&store("DISCONNECTING", None), 2), Next::Wait);
-        assert_eq!(next_for_connect(&store("DISCONNECTED", None), 1), Next::Connect);
+        assert_eq!(
+            next_for_connect(&store("DISCONNECTING", None), 2),
+            Next::Wait
+        );
+        assert_eq!(
+            next_for_connect(&store("DISCONNECTED", None), 1),
+            Next::Connect
+        );
     }
 
     #[test]
     fn keys_conflict_lists_ids_and_how_to_proceed() {
-        let keys: Vec<(String, String)> = (0..10).map(|i| (format!("key-{i}"), "PendingDeletion".to_string())).collect();
+        let keys: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("key-{i}"), "PendingDeletion".to_string()))
+            .collect();
         let m = keys_conflict("cks-1", &keys);
-        assert!(m.contains("10 KMS key(s)") && m.contains("key-0 (PendingDeletion)") && m.contains("and 2 more"));
+        assert!(
+            m.contains("10 KMS key(s)")
+                && m.contains("key-0 (PendingDeletion)")
+                && m.contains("and 2 more")
+        );
         assert!(m.contains("RetainOnDelete=true") && m.contains("ScheduleKeyDeletion"));
     }
 

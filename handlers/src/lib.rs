@@ -72,7 +72,9 @@ pub async fn dispatch(c: &Clients, handler: &str, payload: Value) -> StepResult<
     };
     match &out {
         Ok(_) => tracing::info!(group, step, "step done"),
-        Err(e) => tracing::warn!(group, step, error_type = e.error_type(), error = %e.message(), "step failed"),
+        Err(e) => {
+            tracing::warn!(group, step, error_type = e.error_type(), error = %e.message(), "step failed")
+        }
     }
     out
 }

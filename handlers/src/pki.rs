@@ -61,7 +61,10 @@ fn parse_csr(csr_pem: &str) -> StepResult<ParsedCsr> {
         };
         subject.push(ty, value);
     }
-    Ok(ParsedCsr { subject, spki_der: info.subject_pki.raw.to_vec() })
+    Ok(ParsedCsr {
+        subject,
+        spki_der: info.subject_pki.raw.to_vec(),
+    })
 }
 
 fn current_year() -> i32 {
@@ -87,7 +90,10 @@ pub fn sign_with_throwaway_ca(csr_pem: &str, cluster_id: &str) -> StepResult<Sig
     let mut ca = CertificateParams::default();
     let mut ca_dn = DistinguishedName::new();
     ca_dn.push(DnType::CommonName, format!("{cluster_id} trust anchor"));
-    ca_dn.push(DnType::OrganizationName, "CloudHSM construct (throwaway CA)");
+    ca_dn.push(
+        DnType::OrganizationName,
+        "CloudHSM construct (throwaway CA)",
+    );
     ca.distinguished_name = ca_dn;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![
@@ -97,7 +103,9 @@ pub fn sign_with_throwaway_ca(csr_pem: &str, cluster_id: &str) -> StepResult<Sig
     ];
     ca.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     ca.not_after = rcgen::date_time_ymd(year + 20, 1, 1);
-    let ca_cert = ca.self_signed(&ca_key).map_err(|e| pki_err("self-signing the trust anchor", e))?;
+    let ca_cert = ca
+        .self_signed(&ca_key)
+        .map_err(|e| pki_err("self-signing the trust anchor", e))?;
 
     let mut leaf = CertificateParams::default();
     leaf.distinguished_name = csr.subject;
@@ -113,7 +121,10 @@ pub fn sign_with_throwaway_ca(csr_pem: &str, cluster_id: &str) -> StepResult<Sig
     // The CA key ends here: it was never serialized and is freed with this value.
     drop(ca_key);
 
-    Ok(SignedPair { signed_cert: signed.pem(), trust_anchor: ca_cert.pem() })
+    Ok(SignedPair {
+        signed_cert: signed.pem(),
+        trust_anchor: ca_cert.pem(),
+    })
 }
 
 /// Check that `signed_cert` certifies the CSR's key and is issued by `trust_anchor`, and that the
@@ -136,7 +147,11 @@ pub fn verify_pair(csr_pem: &str, pair: &SignedPair) -> StepResult<()> {
     anchor.verify_signature(None).map_err(|_| {
         StepError::invalid("the trust anchor is not self-signed; supply the root CA certificate")
     })?;
-    let is_ca = anchor.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
+    let is_ca = anchor
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|bc| bc.value.ca);
     if !is_ca {
         return Err(StepError::invalid(
             "the trust anchor has no Basic Constraints extension with CA=true (InitializeCluster requires it)",
@@ -147,9 +162,12 @@ pub fn verify_pair(csr_pem: &str, pair: &SignedPair) -> StepResult<()> {
             "the signed certificate's issuer is not the trust anchor's subject; sign with the root CA directly",
         ));
     }
-    cert.verify_signature(Some(anchor.public_key())).map_err(|_| {
-        StepError::invalid("the signed certificate's signature does not verify with the trust anchor's key")
-    })?;
+    cert.verify_signature(Some(anchor.public_key()))
+        .map_err(|_| {
+            StepError::invalid(
+                "the signed certificate's signature does not verify with the trust anchor's key",
+            )
+        })?;
     Ok(())
 }
 
@@ -178,7 +196,11 @@ pub(crate) mod tests {
         // Independent checks with x509-parser.
         let anchor_der = pem_block(&pair.trust_anchor, "anchor").unwrap();
         let (_, anchor) = X509Certificate::from_der(&anchor_der).unwrap();
-        assert_eq!(anchor.issuer(), anchor.subject(), "trust anchor is self-signed");
+        assert_eq!(
+            anchor.issuer(),
+            anchor.subject(),
+            "trust anchor is self-signed"
+        );
         let bc = anchor.basic_constraints().unwrap().unwrap();
         assert!(bc.critical || bc.value.ca);
         assert!(bc.value.ca);
@@ -188,7 +210,9 @@ pub(crate) mod tests {
         assert!(cert.subject().to_string().contains("AWS CloudHSM"));
         // RSA 2048 trust anchor, as the CloudHSM user guide requires.
         assert!(anchor.public_key().raw.len() > 256);
-        assert!(!pair.trust_anchor.contains("PRIVATE KEY") && !pair.signed_cert.contains("PRIVATE KEY"));
+        assert!(
+            !pair.trust_anchor.contains("PRIVATE KEY") && !pair.signed_cert.contains("PRIVATE KEY")
+        );
     }
 
     #[test]
@@ -211,7 +235,10 @@ pub(crate) mod tests {
         let csr = sample_csr();
         let a = sign_with_throwaway_ca(&csr, "cluster-a").unwrap();
         let b = sign_with_throwaway_ca(&csr, "cluster-a").unwrap();
-        let mixed = SignedPair { signed_cert: a.signed_cert, trust_anchor: b.trust_anchor };
+        let mixed = SignedPair {
+            signed_cert: a.signed_cert,
+            trust_anchor: b.trust_anchor,
+        };
         assert!(verify_pair(&csr, &mixed).is_err());
     }
 

@@ -58,7 +58,11 @@ impl Poll {
                 done: false,
                 ..p
             },
-            _ => Poll { r#for: what.to_string(), attempt: 1, ..Poll::default() },
+            _ => Poll {
+                r#for: what.to_string(),
+                attempt: 1,
+                ..Poll::default()
+            },
         }
     }
 
@@ -110,7 +114,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const S: Schedule = Schedule { first: 300, then: 30, max_attempts: 4 };
+    const S: Schedule = Schedule {
+        first: 300,
+        then: 30,
+        max_attempts: 4,
+    };
 
     #[test]
     fn first_wait_is_long_then_short_then_timeout() {
@@ -125,8 +133,12 @@ mod tests {
         let state = json!({"Poll": p});
         let p = Poll::next(&state, "HsmActive").again(&S, "x").unwrap();
         let state = json!({"Poll": p});
-        let err = Poll::next(&state, "HsmActive").again(&S, "CREATE_IN_PROGRESS").unwrap_err();
-        assert!(matches!(err, StepError::WaitTimeout(m) if m.contains("HsmActive") && m.contains("CREATE_IN_PROGRESS")));
+        let err = Poll::next(&state, "HsmActive")
+            .again(&S, "CREATE_IN_PROGRESS")
+            .unwrap_err();
+        assert!(
+            matches!(err, StepError::WaitTimeout(m) if m.contains("HsmActive") && m.contains("CREATE_IN_PROGRESS"))
+        );
     }
 
     #[test]
@@ -139,7 +151,9 @@ mod tests {
 
     #[test]
     fn serialized_names_match_the_asl() {
-        let v = Poll::next(&json!({}), "X").finish().with(json!({"State": "ACTIVE"}));
+        let v = Poll::next(&json!({}), "X")
+            .finish()
+            .with(json!({"State": "ACTIVE"}));
         assert_eq!(v["Done"], json!(true));
         assert_eq!(v["Wait"], json!(0));
         assert_eq!(v["For"], json!("X"));

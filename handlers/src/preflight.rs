@@ -71,7 +71,9 @@ pub fn inputs(ev: &CfnEvent<'_>) -> StepResult<Inputs> {
         old_total,
         client_subnet: p.opt_str("ClientSubnetId"),
         key_store: p.bool_or("KeyStoreEnabled", false)?,
-        hsm_type: p.opt_str("HsmType").unwrap_or_else(|| "hsm2m.medium".into()),
+        hsm_type: p
+            .opt_str("HsmType")
+            .unwrap_or_else(|| "hsm2m.medium".into()),
         cluster_quota: p.u32_or("ClusterQuota", DEFAULT_CLUSTER_QUOTA)?,
         hsm_quota: p.u32_or("HsmQuota", DEFAULT_HSM_QUOTA)?,
     })
@@ -98,7 +100,11 @@ pub fn check(inp: &Inputs, subnets: &BTreeMap<String, SubnetFact>, usage: Usage)
             missing.join(", ")
         ));
     }
-    let known: Vec<&SubnetFact> = inp.subnet_ids.iter().filter_map(|s| subnets.get(s)).collect();
+    let known: Vec<&SubnetFact> = inp
+        .subnet_ids
+        .iter()
+        .filter_map(|s| subnets.get(s))
+        .collect();
     let other_vpc: Vec<String> = known
         .iter()
         .filter(|s| s.vpc != inp.vpc_id)
@@ -132,10 +138,16 @@ pub fn check(inp: &Inputs, subnets: &BTreeMap<String, SubnetFact>, usage: Usage)
         ));
     }
     // Free addresses: one per new HSM in each subnet, plus one per subnet for the KMS ENIs.
-    let grow = inp.per_subnet.saturating_sub(inp.old_per_subnet.unwrap_or(0)) as i64;
+    let grow = inp
+        .per_subnet
+        .saturating_sub(inp.old_per_subnet.unwrap_or(0)) as i64;
     for (i, s) in known.iter().enumerate() {
         // The first subnet always holds the first HSM (initialization) on Create.
-        let mut need = if inp.create && i == 0 { grow.max(1) } else { grow };
+        let mut need = if inp.create && i == 0 {
+            grow.max(1)
+        } else {
+            grow
+        };
         if inp.key_store {
             need += 1;
         }
@@ -173,7 +185,8 @@ pub fn check(inp: &Inputs, subnets: &BTreeMap<String, SubnetFact>, usage: Usage)
             "{total} HSMs requested; a cluster holds at most {HSMS_PER_CLUSTER}: lower HsmsPerSubnet"
         ));
     }
-    let quota_note = "CloudHSM does not expose quotas through its API, so the documented default is assumed; \
+    let quota_note =
+        "CloudHSM does not expose quotas through its API, so the documented default is assumed; \
                       if your account has a higher quota, set the stack's quota parameter to it";
     if inp.create && usage.clusters + 1 > inp.cluster_quota {
         problems.push(format!(
@@ -182,7 +195,11 @@ pub fn check(inp: &Inputs, subnets: &BTreeMap<String, SubnetFact>, usage: Usage)
             usage.clusters, inp.cluster_quota
         ));
     }
-    let new_hsms = if inp.create { total.max(1) } else { total.saturating_sub(inp.old_total.unwrap_or(0)) };
+    let new_hsms = if inp.create {
+        total.max(1)
+    } else {
+        total.saturating_sub(inp.old_total.unwrap_or(0))
+    };
     if new_hsms > 0 && usage.hsms + new_hsms > inp.hsm_quota {
         problems.push(format!(
             "{new_hsms} more HSM(s) would exceed the HSM quota: {} exist in the Region, quota {}; lower HsmsPerSubnet, \
@@ -214,7 +231,11 @@ async fn subnet_facts(c: &Clients, ids: &[String]) -> StepResult<BTreeMap<String
                 if f.transient {
                     return Err(StepError::Transient(f.describe()));
                 }
-                if !f.code.as_deref().is_some_and(|c| c.starts_with("InvalidSubnetID")) {
+                if !f
+                    .code
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("InvalidSubnetID"))
+                {
                     return Err(StepError::InvalidInput(f.describe()));
                 }
             }
@@ -263,8 +284,12 @@ async fn evaluate(c: &Clients, ev: &CfnEvent<'_>) -> StepResult<(Vec<String>, Ve
     }
     let facts = subnet_facts(c, &ids).await?;
     let u = usage(c).await?;
-    let mut azs: Vec<String> =
-        inp.subnet_ids.iter().filter_map(|s| facts.get(s)).map(|f| f.az.clone()).collect();
+    let mut azs: Vec<String> = inp
+        .subnet_ids
+        .iter()
+        .filter_map(|s| facts.get(s))
+        .map(|f| f.az.clone())
+        .collect();
     azs.sort();
     azs.dedup();
     Ok((check(&inp, &facts, u), azs))
@@ -275,15 +300,27 @@ pub async fn handle(c: &Clients, raw: &Value) -> StepResult<Value> {
     let physical_id = respond::physical_id(&ev, &Value::Null);
     let resp = if ev.request_type() == RequestType::Delete {
         // Nothing to undo: a check creates nothing.
-        Response { success: true, reason: String::new(), physical_id, data: Default::default() }
+        Response {
+            success: true,
+            reason: String::new(),
+            physical_id,
+            data: Default::default(),
+        }
     } else {
         match evaluate(c, &ev).await {
             Ok((problems, _)) if !problems.is_empty() => {
-                let numbered: Vec<String> =
-                    problems.iter().enumerate().map(|(i, p)| format!("{}) {p}", i + 1)).collect();
+                let numbered: Vec<String> = problems
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| format!("{}) {p}", i + 1))
+                    .collect();
                 Response {
                     success: false,
-                    reason: format!("Preflight found {} problem(s): {}", problems.len(), numbered.join("; ")),
+                    reason: format!(
+                        "Preflight found {} problem(s): {}",
+                        problems.len(),
+                        numbered.join("; ")
+                    ),
                     physical_id,
                     data: Default::default(),
                 }
@@ -291,7 +328,12 @@ pub async fn handle(c: &Clients, raw: &Value) -> StepResult<Value> {
             Ok((_, azs)) => {
                 let mut data = serde_json::Map::new();
                 data.insert("AvailabilityZones".into(), json!(azs.join(",")));
-                Response { success: true, reason: String::new(), physical_id, data }
+                Response {
+                    success: true,
+                    reason: String::new(),
+                    physical_id,
+                    data,
+                }
             }
             Err(e) => Response {
                 success: false,
@@ -312,7 +354,15 @@ mod tests {
     fn facts(list: &[(&str, &str, &str, i64)]) -> BTreeMap<String, SubnetFact> {
         list.iter()
             .map(|(id, vpc, az, free)| {
-                (id.to_string(), SubnetFact { id: id.to_string(), vpc: vpc.to_string(), az: az.to_string(), free_ips: *free })
+                (
+                    id.to_string(),
+                    SubnetFact {
+                        id: id.to_string(),
+                        vpc: vpc.to_string(),
+                        az: az.to_string(),
+                        free_ips: *free,
+                    },
+                )
             })
             .collect()
     }
@@ -343,7 +393,12 @@ mod tests {
 
     #[test]
     fn a_good_configuration_passes() {
-        assert!(check(&inputs(&["subnet-a", "subnet-b"], 1, true), &good(), Usage::default()).is_empty());
+        assert!(check(
+            &inputs(&["subnet-a", "subnet-b"], 1, true),
+            &good(),
+            Usage::default()
+        )
+        .is_empty());
     }
 
     #[test]
@@ -354,18 +409,38 @@ mod tests {
             ("subnet-x", "vpc-2", "us-east-1b", 250),
             ("subnet-c", "vpc-1", "us-east-1a", 250),
         ]);
-        let p = check(&inputs(&["subnet-a", "subnet-a2", "subnet-x", "subnet-gone"], 1, false), &f, Usage::default());
+        let p = check(
+            &inputs(
+                &["subnet-a", "subnet-a2", "subnet-x", "subnet-gone"],
+                1,
+                false,
+            ),
+            &f,
+            Usage::default(),
+        );
         let all = p.join("\n");
-        assert!(all.contains("subnet-gone") && all.contains("do not exist"), "{all}");
+        assert!(
+            all.contains("subnet-gone") && all.contains("do not exist"),
+            "{all}"
+        );
         assert!(all.contains("subnet-x is in vpc-2"), "{all}");
-        assert!(all.contains("subnets subnet-a, subnet-a2 are all in us-east-1a"), "{all}");
+        assert!(
+            all.contains("subnets subnet-a, subnet-a2 are all in us-east-1a"),
+            "{all}"
+        );
     }
 
     #[test]
     fn key_store_needs_two_azs_and_hsms() {
         let p = check(&inputs(&["subnet-a"], 2, true), &good(), Usage::default());
-        assert!(p.iter().any(|m| m.contains("at least 2 HSMs in at least 2")));
-        let p = check(&inputs(&["subnet-a", "subnet-b"], 0, true), &good(), Usage::default());
+        assert!(p
+            .iter()
+            .any(|m| m.contains("at least 2 HSMs in at least 2")));
+        let p = check(
+            &inputs(&["subnet-a", "subnet-b"], 0, true),
+            &good(),
+            Usage::default(),
+        );
         assert!(p.iter().any(|m| m.contains("HsmsPerSubnet=0")));
     }
 
@@ -376,7 +451,11 @@ mod tests {
             ("subnet-b", "vpc-1", "us-east-1b", 3),
             ("subnet-c", "vpc-1", "us-east-1a", 9),
         ]);
-        let p = check(&inputs(&["subnet-a", "subnet-b"], 2, true), &f, Usage::default());
+        let p = check(
+            &inputs(&["subnet-a", "subnet-b"], 2, true),
+            &f,
+            Usage::default(),
+        );
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("subnet-a has 2 free IP address(es) but needs 3"));
     }
@@ -384,12 +463,31 @@ mod tests {
     #[test]
     fn quotas_use_documented_defaults_or_overrides() {
         let i = inputs(&["subnet-a", "subnet-b"], 2, false);
-        let p = check(&i, &good(), Usage { clusters: 4, hsms: 3 });
+        let p = check(
+            &i,
+            &good(),
+            Usage {
+                clusters: 4,
+                hsms: 3,
+            },
+        );
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains("quota is 4") && p[0].contains("does not expose quotas"));
         assert!(p[1].contains("4 more HSM(s)") && p[1].contains("3 exist"));
-        let raised = Inputs { cluster_quota: 10, hsm_quota: 20, ..i };
-        assert!(check(&raised, &good(), Usage { clusters: 4, hsms: 3 }).is_empty());
+        let raised = Inputs {
+            cluster_quota: 10,
+            hsm_quota: 20,
+            ..i
+        };
+        assert!(check(
+            &raised,
+            &good(),
+            Usage {
+                clusters: 4,
+                hsms: 3
+            }
+        )
+        .is_empty());
     }
 
     #[test]
@@ -401,15 +499,40 @@ mod tests {
             ..inputs(&["subnet-a", "subnet-b"], 2, false)
         };
         // 2 more HSMs; 4 exist (ours included): 6 ≤ 6.
-        assert!(check(&i, &good(), Usage { clusters: 4, hsms: 4 }).is_empty());
-        assert_eq!(check(&i, &good(), Usage { clusters: 4, hsms: 5 }).len(), 1);
+        assert!(check(
+            &i,
+            &good(),
+            Usage {
+                clusters: 4,
+                hsms: 4
+            }
+        )
+        .is_empty());
+        assert_eq!(
+            check(
+                &i,
+                &good(),
+                Usage {
+                    clusters: 4,
+                    hsms: 5
+                }
+            )
+            .len(),
+            1
+        );
     }
 
     #[test]
     fn hsm_type_is_validated() {
-        let i = Inputs { hsm_type: "hsm9.huge".into(), ..inputs(&["subnet-a"], 1, false) };
+        let i = Inputs {
+            hsm_type: "hsm9.huge".into(),
+            ..inputs(&["subnet-a"], 1, false)
+        };
         assert!(check(&i, &good(), Usage::default())[0].contains("hsm9.huge"));
-        let i = Inputs { hsm_type: "hsm1.medium".into(), ..inputs(&["subnet-a"], 1, false) };
+        let i = Inputs {
+            hsm_type: "hsm1.medium".into(),
+            ..inputs(&["subnet-a"], 1, false)
+        };
         assert!(check(&i, &good(), Usage::default())[0].contains("end of support"));
     }
 }

@@ -34,7 +34,11 @@ pub fn physical_id(ev: &CfnEvent<'_>, state: &Value) -> String {
     }
     let p = ev.props();
     let cluster = p.opt_str("ClusterId");
-    let logical = ev.raw.get("LogicalResourceId").and_then(Value::as_str).unwrap_or("resource");
+    let logical = ev
+        .raw
+        .get("LogicalResourceId")
+        .and_then(Value::as_str)
+        .unwrap_or("resource");
     let by_cluster = |suffix: &str| match &cluster {
         Some(c) => format!("{c}-{suffix}"),
         None => format!("{}-{logical}", ev.stack_name()),
@@ -85,7 +89,9 @@ pub fn body(ev: &CfnEvent<'_>, resp: &Response) -> String {
             "LogicalResourceId": ev.raw.get("LogicalResourceId").cloned().unwrap_or(Value::Null),
         });
         // Data is not supported on Delete responses.
-        if let Some(data) = data.filter(|d| !d.is_empty() && ev.request_type() != RequestType::Delete) {
+        if let Some(data) =
+            data.filter(|d| !d.is_empty() && ev.request_type() != RequestType::Delete)
+        {
             d["Data"] = Value::Object(data.clone());
         }
         d.to_string()
@@ -118,7 +124,11 @@ pub fn reason_from_error(err: &Value) -> String {
     let cause = err.get("Cause").and_then(Value::as_str).unwrap_or("");
     let msg = serde_json::from_str::<Value>(cause)
         .ok()
-        .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .and_then(|c| {
+            c.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| cause.to_string());
     if msg.is_empty() {
         name.to_string()
@@ -132,9 +142,15 @@ fn data_for(ev: &CfnEvent<'_>, state: &Value, physical_id: &str) -> Map<String, 
     let mut data = Map::new();
     match ev.resource_type() {
         "Custom::ClusterInitialization" => {
-            let pending = state.pointer("/Signed/Pending").and_then(Value::as_bool).unwrap_or(false);
+            let pending = state
+                .pointer("/Signed/Pending")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let csr = if pending {
-                state.pointer("/Signed/ClusterCsr").and_then(Value::as_str).unwrap_or("")
+                state
+                    .pointer("/Signed/ClusterCsr")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
             } else {
                 ""
             };
@@ -166,13 +182,26 @@ pub fn from_state(ev: &CfnEvent<'_>, state: &Value, execution: Option<&str>) -> 
             if let Some(x) = execution {
                 // Keep the execution reference even when the message is long.
                 let suffix = format!(" [execution {x}]");
-                reason = format!("{}{suffix}", cut(&reason, MAX_REASON.saturating_sub(suffix.len())));
+                reason = format!(
+                    "{}{suffix}",
+                    cut(&reason, MAX_REASON.saturating_sub(suffix.len()))
+                );
             }
-            Response { success: false, reason, physical_id, data: Map::new() }
+            Response {
+                success: false,
+                reason,
+                physical_id,
+                data: Map::new(),
+            }
         }
         None => {
             let data = data_for(ev, state, &physical_id);
-            Response { success: true, reason: String::new(), physical_id, data }
+            Response {
+                success: true,
+                reason: String::new(),
+                physical_id,
+                data,
+            }
         }
     }
 }
@@ -211,7 +240,9 @@ fn put_blocking(url: &str, body: &str) -> StepResult<()> {
         }
         warn!(attempt, error = %last, "response upload failed");
     }
-    Err(StepError::Transient(format!("could not upload the CloudFormation response: {last}")))
+    Err(StepError::Transient(format!(
+        "could not upload the CloudFormation response: {last}"
+    )))
 }
 
 /// A short description that never includes the (presigned) URL.
@@ -231,7 +262,11 @@ pub async fn send(ev: &CfnEvent<'_>, resp: &Response) -> StepResult<Value> {
     let b = body(ev, resp);
     put(ev.field("ResponseURL")?, b.clone()).await?;
     let sent: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
-    let logical = ev.raw.get("LogicalResourceId").and_then(|v| v.as_str()).unwrap_or("");
+    let logical = ev
+        .raw
+        .get("LogicalResourceId")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     info!(
         status = %sent["Status"].as_str().unwrap_or(""),
         physical_id = %resp.physical_id,
@@ -271,18 +306,36 @@ mod tests {
     fn physical_ids_are_stable() {
         let s = json!({});
         let e = event("Create", "Custom::HsmFleet", None);
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &s), "cluster-abcdefghijk-fleet");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &s),
+            "cluster-abcdefghijk-fleet"
+        );
         let e = event("Create", "Custom::ClusterInitialization", None);
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &s), "cluster-abcdefghijk-init");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &s),
+            "cluster-abcdefghijk-init"
+        );
         let e = event("Create", "Custom::KeyStore", None);
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &s), "cluster-abcdefghijk-keystore");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &s),
+            "cluster-abcdefghijk-keystore"
+        );
         let with_store = json!({"KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"}});
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &with_store), "cks-1234567890abcdef0");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &with_store),
+            "cks-1234567890abcdef0"
+        );
         let e = event("Update", "Custom::KeyStore", Some("cks-1234567890abcdef0"));
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &s), "cks-1234567890abcdef0");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &s),
+            "cks-1234567890abcdef0"
+        );
         // Delete always echoes what CloudFormation holds.
         let e = event("Delete", "Custom::HsmFleet", Some("something-cfn-invented"));
-        assert_eq!(physical_id(&CfnEvent::new(&e).unwrap(), &s), "something-cfn-invented");
+        assert_eq!(
+            physical_id(&CfnEvent::new(&e).unwrap(), &s),
+            "something-cfn-invented"
+        );
     }
 
     #[test]
@@ -310,7 +363,12 @@ mod tests {
         let ev = CfnEvent::new(&e).unwrap();
         let mut data = Map::new();
         data.insert("ClusterCsr".into(), json!("A".repeat(5000)));
-        let resp = Response { success: true, reason: String::new(), physical_id: "x".into(), data };
+        let resp = Response {
+            success: true,
+            reason: String::new(),
+            physical_id: "x".into(),
+            data,
+        };
         let b = body(&ev, &resp);
         let v: Value = serde_json::from_str(&b).unwrap();
         assert!(b.len() <= MAX_BODY);
@@ -337,28 +395,51 @@ mod tests {
             "KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
             "Error": {"Error": "ResourceFailed", "Cause": "{\"errorType\":\"ResourceFailed\",\"errorMessage\":\"key store cks-1 is FAILED with USER_NOT_FOUND: ...\"}"}
         });
-        let r = from_state(&ev, &state, Some("arn:aws:states:us-east-1:1:execution:ks:KeyStore-Create-x"));
+        let r = from_state(
+            &ev,
+            &state,
+            Some("arn:aws:states:us-east-1:1:execution:ks:KeyStore-Create-x"),
+        );
         assert!(!r.success);
-        assert!(r.reason.starts_with("ResourceFailed: key store cks-1 is FAILED with USER_NOT_FOUND"));
-        assert!(r.reason.ends_with("[execution arn:aws:states:us-east-1:1:execution:ks:KeyStore-Create-x]"));
+        assert!(r
+            .reason
+            .starts_with("ResourceFailed: key store cks-1 is FAILED with USER_NOT_FOUND"));
+        assert!(r
+            .reason
+            .ends_with("[execution arn:aws:states:us-east-1:1:execution:ks:KeyStore-Create-x]"));
         // A failed create still answers with the store id, so the rollback Delete can remove it.
         assert_eq!(r.physical_id, "cks-1234567890abcdef0");
-        assert_eq!(reason_from_error(&json!({"Error": "States.Timeout", "Cause": "timed out"})), "States.Timeout: timed out");
+        assert_eq!(
+            reason_from_error(&json!({"Error": "States.Timeout", "Cause": "timed out"})),
+            "States.Timeout: timed out"
+        );
     }
 
     #[test]
     fn success_data_per_resource_type() {
         let e = event("Create", "Custom::ClusterInitialization", None);
         let ev = CfnEvent::new(&e).unwrap();
-        let r = from_state(&ev, &json!({"Signed": {"Pending": true, "ClusterCsr": "CSR"}}), None);
+        let r = from_state(
+            &ev,
+            &json!({"Signed": {"Pending": true, "ClusterCsr": "CSR"}}),
+            None,
+        );
         assert_eq!(r.data["ClusterCsr"], "CSR");
         assert_eq!(r.data["ClusterState"], "UNINITIALIZED");
-        let r = from_state(&ev, &json!({"Signed": {"Pending": false, "SignedCert": "x"}}), None);
+        let r = from_state(
+            &ev,
+            &json!({"Signed": {"Pending": false, "SignedCert": "x"}}),
+            None,
+        );
         assert_eq!(r.data["ClusterCsr"], "");
         assert_eq!(r.data["ClusterState"], "ACTIVE");
         let e = event("Create", "Custom::KeyStore", None);
         let ev = CfnEvent::new(&e).unwrap();
-        let r = from_state(&ev, &json!({"KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"}}), None);
+        let r = from_state(
+            &ev,
+            &json!({"KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"}}),
+            None,
+        );
         assert_eq!(r.data["KeyStoreId"], "cks-1234567890abcdef0");
     }
 
@@ -378,22 +459,33 @@ mod tests {
                 if let Some(i) = text.find("\r\n\r\n") {
                     let len: usize = text
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
                         .unwrap_or(0);
                     if got.len() >= i + 4 + len {
                         break;
                     }
                 }
             }
-            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
             String::from_utf8(got).unwrap()
         });
-        put(&format!("http://{addr}/bucket/key?X-Amz-Signature=abc"), "{\"Status\":\"SUCCESS\"}".into())
-            .await
-            .unwrap();
+        put(
+            &format!("http://{addr}/bucket/key?X-Amz-Signature=abc"),
+            "{\"Status\":\"SUCCESS\"}".into(),
+        )
+        .await
+        .unwrap();
         let req = server.join().unwrap();
         assert!(req.starts_with("PUT /bucket/key?X-Amz-Signature=abc"));
-        assert!(req.to_ascii_lowercase().contains("content-type: \r\n"), "{req}");
+        assert!(
+            req.to_ascii_lowercase().contains("content-type: \r\n"),
+            "{req}"
+        );
         assert!(req.ends_with("{\"Status\":\"SUCCESS\"}"));
     }
 }

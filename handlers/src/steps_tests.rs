@@ -42,7 +42,11 @@ fn hsm_(id: &str, az: &str, eni: &str, state: hsm::types::HsmState) -> hsm::type
         .unwrap()
 }
 
-fn cluster(state: hsm::types::ClusterState, hsms: Vec<hsm::types::Hsm>, csr: Option<&str>) -> hsm::operation::describe_clusters::DescribeClustersOutput {
+fn cluster(
+    state: hsm::types::ClusterState,
+    hsms: Vec<hsm::types::Hsm>,
+    csr: Option<&str>,
+) -> hsm::operation::describe_clusters::DescribeClustersOutput {
     let mut b = hsm::types::Cluster::builder()
         .cluster_id(CLUSTER)
         .state(state)
@@ -53,15 +57,22 @@ fn cluster(state: hsm::types::ClusterState, hsms: Vec<hsm::types::Hsm>, csr: Opt
     if let Some(c) = csr {
         b = b.certificates(hsm::types::Certificates::builder().cluster_csr(c).build());
     }
-    hsm::operation::describe_clusters::DescribeClustersOutput::builder().clusters(b.build()).build()
+    hsm::operation::describe_clusters::DescribeClustersOutput::builder()
+        .clusters(b.build())
+        .build()
 }
 
 use hsm::types::{ClusterState as CS, HsmState as HS};
 
 #[tokio::test]
 async fn create_hsm_ensures_a_count_and_never_duplicates_on_retry() {
-    let describe = mock!(hsm::Client::describe_clusters)
-        .then_output(|| cluster(CS::Active, vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)], None));
+    let describe = mock!(hsm::Client::describe_clusters).then_output(|| {
+        cluster(
+            CS::Active,
+            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)],
+            None,
+        )
+    });
     let create = mock!(hsm::Client::create_hsm)
         .match_requests(|r| r.availability_zone() == Some("us-east-1a"))
         .then_output(|| {
@@ -73,11 +84,15 @@ async fn create_hsm_ensures_a_count_and_never_duplicates_on_retry() {
     let item = |n: u32| json!({"Event": event(json!({})), "Item": {"AvailabilityZone": "us-east-1a", "SubnetId": "subnet-aaaa1111", "EnsureAtLeast": n}});
     // One live HSM already: "at least 1" is satisfied (e.g. a retry after a lost response).
     let p = payload("CreateHsm", json!({}), item(1));
-    let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p)).await.unwrap();
+    let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Created"], false);
     assert_eq!(create.num_calls(), 0);
     let p = payload("CreateHsm", json!({}), item(2));
-    let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p)).await.unwrap();
+    let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Created"], true);
     assert_eq!(out["HsmId"], "hsm-a2");
     assert_eq!(create.num_calls(), 1);
@@ -85,15 +100,26 @@ async fn create_hsm_ensures_a_count_and_never_duplicates_on_retry() {
 
 #[tokio::test]
 async fn delete_hsm_follows_the_eni_when_aws_replaced_the_hsm() {
-    let describe = mock!(hsm::Client::describe_clusters)
-        .then_output(|| cluster(CS::Active, vec![hsm_("hsm-new", "us-east-1a", "eni-1", HS::Active)], None));
+    let describe = mock!(hsm::Client::describe_clusters).then_output(|| {
+        cluster(
+            CS::Active,
+            vec![hsm_("hsm-new", "us-east-1a", "eni-1", HS::Active)],
+            None,
+        )
+    });
     let delete = mock!(hsm::Client::delete_hsm)
         .match_requests(|r| r.hsm_id() == Some("hsm-new"))
-        .then_output(|| hsm::operation::delete_hsm::DeleteHsmOutput::builder().hsm_id("hsm-new").build());
+        .then_output(|| {
+            hsm::operation::delete_hsm::DeleteHsmOutput::builder()
+                .hsm_id("hsm-new")
+                .build()
+        });
     let c = clients(&[&describe, &delete]);
     let state = json!({"Event": event(json!({})), "Item": {"HsmId": "hsm-old", "EniId": "eni-1", "AvailabilityZone": "us-east-1a", "Reason": "extra"}});
     let p = payload("DeleteHsm", json!({}), state);
-    let out = crate::cluster::run(&c, "DeleteHsm", Call::new(&p)).await.unwrap();
+    let out = crate::cluster::run(&c, "DeleteHsm", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["HsmId"], "hsm-new");
     assert_eq!(delete.num_calls(), 1);
 }
@@ -101,12 +127,20 @@ async fn delete_hsm_follows_the_eni_when_aws_replaced_the_hsm() {
 #[tokio::test]
 async fn throttling_is_transient_and_invalid_requests_are_not() {
     let throttled = mock!(hsm::Client::describe_clusters).then_error(|| {
-        hsm::operation::describe_clusters::DescribeClustersError::generic(meta("ThrottlingException", "Rate exceeded"))
+        hsm::operation::describe_clusters::DescribeClustersError::generic(meta(
+            "ThrottlingException",
+            "Rate exceeded",
+        ))
     });
     let c = clients(&[&throttled]);
     let p = payload("PlanFleet", json!({}), json!({"Event": event(json!({}))}));
-    let e = crate::cluster::run(&c, "PlanFleet", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::Transient(m) if m.contains("ThrottlingException")), "{e:?}");
+    let e = crate::cluster::run(&c, "PlanFleet", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::Transient(m) if m.contains("ThrottlingException")),
+        "{e:?}"
+    );
 
     let internal = mock!(hsm::Client::describe_clusters).then_error(|| {
         hsm::operation::describe_clusters::DescribeClustersError::CloudHsmInternalFailureException(
@@ -116,9 +150,13 @@ async fn throttling_is_transient_and_invalid_requests_are_not() {
         )
     });
     let c = clients(&[&internal]);
-    assert!(matches!(crate::cluster::run(&c, "PlanFleet", Call::new(&p)).await, Err(StepError::Transient(_))));
+    assert!(matches!(
+        crate::cluster::run(&c, "PlanFleet", Call::new(&p)).await,
+        Err(StepError::Transient(_))
+    ));
 
-    let describe = mock!(hsm::Client::describe_clusters).then_output(|| cluster(CS::Active, vec![], None));
+    let describe =
+        mock!(hsm::Client::describe_clusters).then_output(|| cluster(CS::Active, vec![], None));
     let rejected = mock!(hsm::Client::create_hsm).then_error(|| {
         hsm::operation::create_hsm::CreateHsmError::CloudHsmInvalidRequestException(
             hsm::types::error::CloudHsmInvalidRequestException::builder()
@@ -129,19 +167,35 @@ async fn throttling_is_transient_and_invalid_requests_are_not() {
     let c = clients(&[&describe, &rejected]);
     let state = json!({"Event": event(json!({})), "Item": {"AvailabilityZone": "us-east-1a", "SubnetId": "subnet-aaaa1111", "EnsureAtLeast": 1}});
     let p = payload("CreateHsm", json!({}), state);
-    let e = crate::cluster::run(&c, "CreateHsm", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::InvalidInput(m) if m.contains("CloudHsmInvalidRequestException: not activated")), "{e:?}");
+    let e = crate::cluster::run(&c, "CreateHsm", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::InvalidInput(m) if m.contains("CloudHsmInvalidRequestException: not activated")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
 async fn sign_csr_uses_the_csr_fetched_now_and_initialize_accepts_the_result() {
     let csr = crate::pki::tests::sample_csr();
     let csr2 = csr.clone();
-    let describe = mock!(hsm::Client::describe_clusters)
-        .then_output(move || cluster(CS::Uninitialized, vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)], Some(&csr2)));
+    let describe = mock!(hsm::Client::describe_clusters).then_output(move || {
+        cluster(
+            CS::Uninitialized,
+            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)],
+            Some(&csr2),
+        )
+    });
     let c = clients(&[&describe]);
-    let p = payload("SignCsr", json!({}), json!({"Event": event(json!({"PkiMode": "BuiltIn"}))}));
-    let signed = crate::cluster::run(&c, "SignCsr", Call::new(&p)).await.unwrap();
+    let p = payload(
+        "SignCsr",
+        json!({}),
+        json!({"Event": event(json!({"PkiMode": "BuiltIn"}))}),
+    );
+    let signed = crate::cluster::run(&c, "SignCsr", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(signed["Pending"], false);
     let pair = crate::pki::SignedPair {
         signed_cert: signed["SignedCert"].as_str().unwrap().into(),
@@ -151,53 +205,121 @@ async fn sign_csr_uses_the_csr_fetched_now_and_initialize_accepts_the_result() {
     assert!(!signed.to_string().contains("PRIVATE KEY"));
 
     // External without certificates: publish the CSR.
-    let p = payload("SignCsr", json!({}), json!({"Event": event(json!({"PkiMode": "External"}))}));
-    let out = crate::cluster::run(&c, "SignCsr", Call::new(&p)).await.unwrap();
+    let p = payload(
+        "SignCsr",
+        json!({}),
+        json!({"Event": event(json!({"PkiMode": "External"}))}),
+    );
+    let out = crate::cluster::run(&c, "SignCsr", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Pending"], true);
     assert_eq!(out["ClusterCsr"], csr.as_str());
 
     // External with a certificate for another CSR: a clear InvalidInput before InitializeCluster.
-    let other = crate::pki::sign_with_throwaway_ca(&crate::pki::tests::sample_csr(), CLUSTER).unwrap();
-    let p = payload("SignCsr", json!({}), json!({"Event": event(json!({"PkiMode": "External",
-        "ExternalSignedCertificate": other.signed_cert, "ExternalTrustAnchor": other.trust_anchor}))}));
-    let e = crate::cluster::run(&c, "SignCsr", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::InvalidInput(m) if m.contains("current CSR")), "{e:?}");
+    let other =
+        crate::pki::sign_with_throwaway_ca(&crate::pki::tests::sample_csr(), CLUSTER).unwrap();
+    let p = payload(
+        "SignCsr",
+        json!({}),
+        json!({"Event": event(json!({"PkiMode": "External",
+        "ExternalSignedCertificate": other.signed_cert, "ExternalTrustAnchor": other.trust_anchor}))}),
+    );
+    let e = crate::cluster::run(&c, "SignCsr", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::InvalidInput(m) if m.contains("current CSR")),
+        "{e:?}"
+    );
 
-    let p = payload("SignCsr", json!({}), json!({"Event": event(json!({"PkiMode": "AcmPrivateCa"}))}));
-    assert!(matches!(crate::cluster::run(&c, "SignCsr", Call::new(&p)).await, Err(StepError::InvalidInput(_))));
+    let p = payload(
+        "SignCsr",
+        json!({}),
+        json!({"Event": event(json!({"PkiMode": "AcmPrivateCa"}))}),
+    );
+    assert!(matches!(
+        crate::cluster::run(&c, "SignCsr", Call::new(&p)).await,
+        Err(StepError::InvalidInput(_))
+    ));
 }
 
 #[tokio::test]
 async fn initialize_is_skipped_once_the_cluster_is_initialized() {
-    let describe = mock!(hsm::Client::describe_clusters).then_output(|| cluster(CS::Initialized, vec![], None));
-    let init = mock!(hsm::Client::initialize_cluster)
-        .then_output(|| hsm::operation::initialize_cluster::InitializeClusterOutput::builder().build());
+    let describe = mock!(hsm::Client::describe_clusters)
+        .then_output(|| cluster(CS::Initialized, vec![], None));
+    let init = mock!(hsm::Client::initialize_cluster).then_output(|| {
+        hsm::operation::initialize_cluster::InitializeClusterOutput::builder().build()
+    });
     let c = clients(&[&describe, &init]);
-    let p = payload("InitializeCluster", json!({}), json!({"Event": event(json!({})), "Signed": {"SignedCert": "x", "TrustAnchor": "y"}}));
-    let out = crate::cluster::run(&c, "InitializeCluster", Call::new(&p)).await.unwrap();
+    let p = payload(
+        "InitializeCluster",
+        json!({}),
+        json!({"Event": event(json!({})), "Signed": {"SignedCert": "x", "TrustAnchor": "y"}}),
+    );
+    let out = crate::cluster::run(&c, "InitializeCluster", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Skipped"], true);
     assert_eq!(init.num_calls(), 0);
 }
 
 #[tokio::test]
 async fn first_hsm_wait_fails_on_degraded_and_times_out_when_bounded() {
-    let degraded = mock!(hsm::Client::describe_clusters)
-        .then_output(|| cluster(CS::Uninitialized, vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Degraded)], None));
+    let degraded = mock!(hsm::Client::describe_clusters).then_output(|| {
+        cluster(
+            CS::Uninitialized,
+            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Degraded)],
+            None,
+        )
+    });
     let c = clients(&[&degraded]);
-    let p = payload("ClusterStatus", json!({"For": "FirstHsmActive"}), json!({"Event": event(json!({}))}));
-    let e = crate::cluster::run(&c, "ClusterStatus", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::ResourceFailed(m) if m.contains("DEGRADED")), "{e:?}");
+    let p = payload(
+        "ClusterStatus",
+        json!({"For": "FirstHsmActive"}),
+        json!({"Event": event(json!({}))}),
+    );
+    let e = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::ResourceFailed(m) if m.contains("DEGRADED")),
+        "{e:?}"
+    );
 
-    let creating = mock!(hsm::Client::describe_clusters)
-        .then_output(|| cluster(CS::Uninitialized, vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::CreateInProgress)], None));
+    let creating = mock!(hsm::Client::describe_clusters).then_output(|| {
+        cluster(
+            CS::Uninitialized,
+            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::CreateInProgress)],
+            None,
+        )
+    });
     let c = clients(&[&creating]);
-    let p = payload("ClusterStatus", json!({"For": "FirstHsmActive"}), json!({"Event": event(json!({}))}));
-    let first = crate::cluster::run(&c, "ClusterStatus", Call::new(&p)).await.unwrap();
-    assert_eq!((first["Done"].clone(), first["Wait"].clone()), (json!(false), json!(crate::cluster::FIRST_HSM.first)));
+    let p = payload(
+        "ClusterStatus",
+        json!({"For": "FirstHsmActive"}),
+        json!({"Event": event(json!({}))}),
+    );
+    let first = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["Done"].clone(), first["Wait"].clone()),
+        (json!(false), json!(crate::cluster::FIRST_HSM.first))
+    );
     let last = json!({"For": "FirstHsmActive", "Attempt": crate::cluster::FIRST_HSM.max_attempts - 1, "Wait": 30, "Done": false});
-    let p = payload("ClusterStatus", json!({"For": "FirstHsmActive"}), json!({"Event": event(json!({})), "Poll": last}));
-    let e = crate::cluster::run(&c, "ClusterStatus", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::WaitTimeout(m) if m.contains("CREATE_IN_PROGRESS")), "{e:?}");
+    let p = payload(
+        "ClusterStatus",
+        json!({"For": "FirstHsmActive"}),
+        json!({"Event": event(json!({})), "Poll": last}),
+    );
+    let e = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::WaitTimeout(m) if m.contains("CREATE_IN_PROGRESS")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -205,13 +327,17 @@ async fn command_status_treats_a_missing_invocation_as_not_yet_and_reports_failu
     use aws_sdk_ssm as ssm;
     let missing = mock!(ssm::Client::get_command_invocation).then_error(|| {
         ssm::operation::get_command_invocation::GetCommandInvocationError::InvocationDoesNotExist(
-            ssm::types::error::InvocationDoesNotExist::builder().meta(meta("InvocationDoesNotExist", "")).build(),
+            ssm::types::error::InvocationDoesNotExist::builder()
+                .meta(meta("InvocationDoesNotExist", ""))
+                .build(),
         )
     });
     let c = clients(&[&missing]);
     let state = json!({"Event": event(json!({})), "Command": {"CommandId": "c-1", "InstanceId": "i-1", "Document": "ActivateCluster"}});
     let p = payload("CommandStatus", json!({"For": "Activate"}), state.clone());
-    let out = crate::cluster::run(&c, "CommandStatus", Call::new(&p)).await.unwrap();
+    let out = crate::cluster::run(&c, "CommandStatus", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Done"], false);
 
     let failed = mock!(ssm::Client::get_command_invocation).then_output(|| {
@@ -223,8 +349,13 @@ async fn command_status_treats_a_missing_invocation_as_not_yet_and_reports_failu
             .build()
     });
     let c = clients(&[&failed]);
-    let e = crate::cluster::run(&c, "CommandStatus", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::ResourceFailed(m) if m.contains("ActivateCluster on i-1 ended Failed") && m.contains("cluster activate failed")), "{e:?}");
+    let e = crate::cluster::run(&c, "CommandStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::ResourceFailed(m) if m.contains("ActivateCluster on i-1 ended Failed") && m.contains("cluster activate failed")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +364,9 @@ async fn run_client_command_sends_ids_only_and_optional_props() {
     let send = mock!(ssm::Client::send_command)
         .match_requests(|r| {
             let p = r.parameters().unwrap();
-            r.document_name() == Some("Doc") && p["ClusterId"] == vec![CLUSTER.to_string()] && p.contains_key("TrustAnchorSecretArn")
+            r.document_name() == Some("Doc")
+                && p["ClusterId"] == vec![CLUSTER.to_string()]
+                && p.contains_key("TrustAnchorSecretArn")
         })
         .then_output(|| {
             ssm::operation::send_command::SendCommandOutput::builder()
@@ -241,17 +374,28 @@ async fn run_client_command_sends_ids_only_and_optional_props() {
                 .build()
         });
     let c = clients(&[&send]);
-    let ev = event(json!({"TrustAnchorSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC"}));
+    let ev = event(
+        json!({"TrustAnchorSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC"}),
+    );
     let p = payload(
         "RunClientCommand",
         json!({"Document": "Doc", "InstanceId": "i-1", "Parameters": {"ClusterId": CLUSTER}, "OptionalParameters": ["TrustAnchorSecretArn", "Missing"]}),
         json!({"Event": ev}),
     );
-    let out = crate::cluster::run(&c, "RunClientCommand", Call::new(&p)).await.unwrap();
+    let out = crate::cluster::run(&c, "RunClientCommand", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["CommandId"], "c-1");
     assert_eq!(send.num_calls(), 1);
-    let bad = payload("RunClientCommand", json!({"Document": "Doc", "InstanceId": "i-1", "Parameters": {"Password": "x"}}), json!({"Event": event(json!({}))}));
-    assert!(matches!(crate::cluster::run(&c, "RunClientCommand", Call::new(&bad)).await, Err(StepError::InvalidInput(_))));
+    let bad = payload(
+        "RunClientCommand",
+        json!({"Document": "Doc", "InstanceId": "i-1", "Parameters": {"Password": "x"}}),
+        json!({"Event": event(json!({}))}),
+    );
+    assert!(matches!(
+        crate::cluster::run(&c, "RunClientCommand", Call::new(&bad)).await,
+        Err(StepError::InvalidInput(_))
+    ));
 }
 
 // ------------------------------------------------------------------------------ key store
@@ -267,7 +411,10 @@ fn ks_event() -> Value {
     })
 }
 
-fn store(state: kms::types::ConnectionStateType, code: Option<kms::types::ConnectionErrorCodeType>) -> kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput {
+fn store(
+    state: kms::types::ConnectionStateType,
+    code: Option<kms::types::ConnectionErrorCodeType>,
+) -> kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput {
     let e = kms::types::CustomKeyStoresListEntry::builder()
         .custom_key_store_id("cks-1234567890abcdef0")
         .custom_key_store_name("hsm")
@@ -275,34 +422,52 @@ fn store(state: kms::types::ConnectionStateType, code: Option<kms::types::Connec
         .connection_state(state)
         .set_connection_error_code(code)
         .build();
-    kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput::builder().custom_key_stores(e).build()
+    kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput::builder()
+        .custom_key_stores(e)
+        .build()
 }
 
 #[tokio::test]
 async fn connect_wait_reconnects_on_transient_codes_and_fails_on_others() {
     use kms::types::{ConnectionErrorCodeType as Code, ConnectionStateType as St};
-    let failed = mock!(kms::Client::describe_custom_key_stores).then_output(|| store(St::Failed, Some(Code::NetworkErrors)));
-    let disconnect = mock!(kms::Client::disconnect_custom_key_store)
-        .then_output(|| kms::operation::disconnect_custom_key_store::DisconnectCustomKeyStoreOutput::builder().build());
+    let failed = mock!(kms::Client::describe_custom_key_stores)
+        .then_output(|| store(St::Failed, Some(Code::NetworkErrors)));
+    let disconnect = mock!(kms::Client::disconnect_custom_key_store).then_output(|| {
+        kms::operation::disconnect_custom_key_store::DisconnectCustomKeyStoreOutput::builder()
+            .build()
+    });
     let c = clients(&[&failed, &disconnect]);
-    let state = json!({"Event": ks_event(), "KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"}});
+    let state =
+        json!({"Event": ks_event(), "KeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"}});
     let p = payload("KeyStoreStatus", json!({"For": "Connected"}), state);
-    let out = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p)).await.unwrap();
+    let out = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Done"], false);
     assert_eq!(out["Reconnects"], 1);
     assert_eq!(out["ConnectionErrorCode"], "NETWORK_ERRORS");
     assert_eq!(disconnect.num_calls(), 1);
 
-    let not_found = mock!(kms::Client::describe_custom_key_stores).then_output(|| store(St::Failed, Some(Code::UserNotFound)));
+    let not_found = mock!(kms::Client::describe_custom_key_stores)
+        .then_output(|| store(St::Failed, Some(Code::UserNotFound)));
     let c = clients(&[&not_found, &disconnect]);
-    let e = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::ResourceFailed(m) if m.contains("USER_NOT_FOUND") && m.contains("every HSM")), "{e:?}");
+    let e = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::ResourceFailed(m) if m.contains("USER_NOT_FOUND") && m.contains("every HSM")),
+        "{e:?}"
+    );
 
-    let connecting_after_disconnect = mock!(kms::Client::describe_custom_key_stores).then_output(|| store(St::Disconnected, None));
-    let connect = mock!(kms::Client::connect_custom_key_store)
-        .then_output(|| kms::operation::connect_custom_key_store::ConnectCustomKeyStoreOutput::builder().build());
+    let connecting_after_disconnect = mock!(kms::Client::describe_custom_key_stores)
+        .then_output(|| store(St::Disconnected, None));
+    let connect = mock!(kms::Client::connect_custom_key_store).then_output(|| {
+        kms::operation::connect_custom_key_store::ConnectCustomKeyStoreOutput::builder().build()
+    });
     let c = clients(&[&connecting_after_disconnect, &connect]);
-    let out = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p)).await.unwrap();
+    let out = crate::keystore::run(&c, "KeyStoreStatus", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Done"], false);
     assert_eq!(connect.num_calls(), 1);
 }
@@ -310,30 +475,50 @@ async fn connect_wait_reconnects_on_transient_codes_and_fails_on_others() {
 #[tokio::test]
 async fn delete_refuses_when_keys_remain_and_retains_on_request() {
     use kms::types::ConnectionStateType as St;
-    let describe = mock!(kms::Client::describe_custom_key_stores).then_output(|| store(St::Connected, None));
+    let describe =
+        mock!(kms::Client::describe_custom_key_stores).then_output(|| store(St::Connected, None));
     let list = mock!(kms::Client::list_keys).then_output(|| {
         kms::operation::list_keys::ListKeysOutput::builder()
-            .keys(kms::types::KeyListEntry::builder().key_id("k-in-store").build())
-            .keys(kms::types::KeyListEntry::builder().key_id("k-other").build())
+            .keys(
+                kms::types::KeyListEntry::builder()
+                    .key_id("k-in-store")
+                    .build(),
+            )
+            .keys(
+                kms::types::KeyListEntry::builder()
+                    .key_id("k-other")
+                    .build(),
+            )
             .build()
     });
     let describe_key = mock!(kms::Client::describe_key).then_compute_output(|req| {
         let id = req.key_id().unwrap().to_string();
-        let mut m = kms::types::KeyMetadata::builder().key_id(&id).key_state(kms::types::KeyState::PendingDeletion);
+        let mut m = kms::types::KeyMetadata::builder()
+            .key_id(&id)
+            .key_state(kms::types::KeyState::PendingDeletion);
         if id == "k-in-store" {
             m = m.custom_key_store_id("cks-1234567890abcdef0");
         }
-        kms::operation::describe_key::DescribeKeyOutput::builder().key_metadata(m.build().unwrap()).build()
+        kms::operation::describe_key::DescribeKeyOutput::builder()
+            .key_metadata(m.build().unwrap())
+            .build()
     });
     let c = clients(&[&describe, &list, &describe_key]);
     let p = payload("KeyStoreKeys", json!({}), json!({"Event": ks_event()}));
-    let e = crate::keystore::run(&c, "KeyStoreKeys", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::Conflict(m) if m.contains("k-in-store (PendingDeletion)") && !m.contains("k-other")), "{e:?}");
+    let e = crate::keystore::run(&c, "KeyStoreKeys", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::Conflict(m) if m.contains("k-in-store (PendingDeletion)") && !m.contains("k-other")),
+        "{e:?}"
+    );
 
     let mut ev = ks_event();
     ev["ResourceProperties"]["RetainOnDelete"] = json!("true");
     let p = payload("KeyStoreKeys", json!({}), json!({"Event": ev}));
-    let out = crate::keystore::run(&c, "KeyStoreKeys", Call::new(&p)).await.unwrap();
+    let out = crate::keystore::run(&c, "KeyStoreKeys", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["Retain"], true);
 }
 
@@ -342,7 +527,9 @@ async fn kmsuser_secret_goes_straight_from_random_password_into_the_secret() {
     use aws_sdk_secretsmanager as sm;
     let missing = mock!(sm::Client::describe_secret).then_error(|| {
         sm::operation::describe_secret::DescribeSecretError::ResourceNotFoundException(
-            sm::types::error::ResourceNotFoundException::builder().meta(meta("ResourceNotFoundException", "no")).build(),
+            sm::types::error::ResourceNotFoundException::builder()
+                .meta(meta("ResourceNotFoundException", "no"))
+                .build(),
         )
     });
     let random = mock!(sm::Client::get_random_password).then_output(|| {
@@ -351,14 +538,30 @@ async fn kmsuser_secret_goes_straight_from_random_password_into_the_secret() {
             .build()
     });
     let create = mock!(sm::Client::create_secret)
-        .match_requests(|r| r.name() == Some("hsm/kmsuser-initial") && r.secret_string() == Some("Rand0mPassw0rdRand0mPassw0rdAbCd"))
-        .then_output(|| sm::operation::create_secret::CreateSecretOutput::builder().arn("arn:secret:hsm/kmsuser-initial-x").build());
+        .match_requests(|r| {
+            r.name() == Some("hsm/kmsuser-initial")
+                && r.secret_string() == Some("Rand0mPassw0rdRand0mPassw0rdAbCd")
+        })
+        .then_output(|| {
+            sm::operation::create_secret::CreateSecretOutput::builder()
+                .arn("arn:secret:hsm/kmsuser-initial-x")
+                .build()
+        });
     let c = clients(&[&missing, &random, &create]);
-    let p = payload("EnsureKmsUserSecret", json!({}), json!({"Event": ks_event()}));
-    let out = crate::keystore::run(&c, "EnsureKmsUserSecret", Call::new(&p)).await.unwrap();
+    let p = payload(
+        "EnsureKmsUserSecret",
+        json!({}),
+        json!({"Event": ks_event()}),
+    );
+    let out = crate::keystore::run(&c, "EnsureKmsUserSecret", Call::new(&p))
+        .await
+        .unwrap();
     assert_eq!(out["SecretArn"], "arn:secret:hsm/kmsuser-initial-x");
     assert_eq!(create.num_calls(), 1);
-    assert!(!out.to_string().contains("Rand0m"), "the password never leaves the function");
+    assert!(
+        !out.to_string().contains("Rand0m"),
+        "the password never leaves the function"
+    );
 }
 
 #[tokio::test]
@@ -369,27 +572,39 @@ async fn create_key_store_refuses_a_name_taken_by_another_cluster() {
             .custom_key_store_name("hsm")
             .cloud_hsm_cluster_id("cluster-othercluster1")
             .build();
-        kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput::builder().custom_key_stores(e).build()
+        kms::operation::describe_custom_key_stores::DescribeCustomKeyStoresOutput::builder()
+            .custom_key_stores(e)
+            .build()
     });
     let c = clients(&[&other]);
     let p = payload("CreateKeyStore", json!({}), json!({"Event": ks_event()}));
-    let e = crate::keystore::run(&c, "CreateKeyStore", Call::new(&p)).await.unwrap_err();
-    assert!(matches!(&e, StepError::Conflict(m) if m.contains("cluster-othercluster1")), "{e:?}");
+    let e = crate::keystore::run(&c, "CreateKeyStore", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::Conflict(m) if m.contains("cluster-othercluster1")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
 async fn bridge_treats_an_existing_execution_as_started() {
     use aws_sdk_sfn as sfn;
     let exists = mock!(sfn::Client::start_execution)
-        .match_requests(|r| r.name() == Some("KeyStore-Delete-r-2") && r.input().unwrap().contains("\"Event\""))
+        .match_requests(|r| {
+            r.name() == Some("KeyStore-Delete-r-2") && r.input().unwrap().contains("\"Event\"")
+        })
         .then_error(|| {
             sfn::operation::start_execution::StartExecutionError::ExecutionAlreadyExists(
-                sfn::types::error::ExecutionAlreadyExists::builder().meta(meta("ExecutionAlreadyExists", "exists")).build(),
+                sfn::types::error::ExecutionAlreadyExists::builder()
+                    .meta(meta("ExecutionAlreadyExists", "exists"))
+                    .build(),
             )
         });
     let c = clients(&[&exists]);
     let mut ev = ks_event();
-    ev["ResourceProperties"]["WorkflowArn"] = json!("arn:aws:states:us-east-1:123456789012:stateMachine:ks");
+    ev["ResourceProperties"]["WorkflowArn"] =
+        json!("arn:aws:states:us-east-1:123456789012:stateMachine:ks");
     let out = crate::bridge::handle(&c, &ev).await.unwrap();
     assert_eq!(out["Started"], "KeyStore-Delete-r-2");
     assert_eq!(exists.num_calls(), 1);

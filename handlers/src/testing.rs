@@ -1,8 +1,8 @@
 //! Test support: `Clients` whose calls are answered by aws-smithy-mocks rules.
 //! (Built by hand: the SDK crates' `test-util` feature is not enabled in this workspace.)
 
-use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
 use aws_sdk_kms::error::ErrorMetadata;
+use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
 
 use crate::clients::Clients;
 
@@ -15,7 +15,9 @@ macro_rules! mocked {
         let conf = $krate::Config::builder()
             .behavior_version($krate::config::BehaviorVersion::latest())
             .region($krate::config::Region::new("us-east-1"))
-            .credentials_provider($krate::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .credentials_provider($krate::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
             .retry_config($krate::config::retry::RetryConfig::disabled())
             .http_client(create_mock_http_client())
             .interceptor(i)
