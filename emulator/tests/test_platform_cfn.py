@@ -386,6 +386,35 @@ def test_rules_fail_create_with_assertion_description(emu, provider):
             {"ParameterKey": "Hsms", "UsePreviousValue": True}])
 
 
+def test_rules_value_of_all_reads_subnet_attributes(emu):
+    """Fn::ValueOfAll/Fn::ValueOf/Fn::RefAll read live attributes of AWS-specific parameters."""
+    ec2 = emu.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    inside = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    outside = ec2.create_subnet(VpcId=other, CidrBlock="10.8.1.0/24",
+                                AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    template = {"Parameters": {"VpcId": {"Type": "AWS::EC2::VPC::Id"},
+                               "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>"}},
+                "Rules": {"SubnetsInVpc": {"Assertions": [
+                    {"Assert": {"Fn::EachMemberEquals": [
+                        {"Fn::ValueOfAll": ["AWS::EC2::Subnet::Id", "VpcId"]}, {"Ref": "VpcId"}]},
+                     "AssertDescription": "All subnets must be in VpcId"},
+                    {"Assert": {"Fn::EachMemberIn": [
+                        {"Fn::ValueOf": ["SubnetIds", "AvailabilityZone"]},
+                        ["us-east-1a", "us-east-1b"]]},
+                     "AssertDescription": "Subnets must be in us-east-1a or us-east-1b"},
+                    {"Assert": {"Fn::Contains": [
+                        {"Fn::RefAll": "AWS::EC2::VPC::Id"}, {"Ref": "VpcId"}]},
+                     "AssertDescription": "RefAll lists the VPC parameter"}]}},
+                "Resources": {"L": {"Type": "AWS::Logs::LogGroup"}}}
+    with pytest.raises(ClientError, match="All subnets must be in VpcId"):
+        create(emu, "valueof-bad", template, {"VpcId": vpc, "SubnetIds": f"{inside},{outside}"})
+    stack = create(emu, "valueof-ok", template, {"VpcId": vpc, "SubnetIds": inside})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+
 def test_conditions_skip_resources_and_outputs(emu, provider):
     template = {"Parameters": {"KeyStore": {"Type": "String", "AllowedValues": ["true", "false"]}},
                 "Conditions": {"KeyStoreEnabled": {"Fn::Equals": [{"Ref": "KeyStore"}, "true"]}},

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from emu.cfn import engine
+from emu.cfn import parameters as params
 from emu.cfn import template as tpl
 from emu.cfn.models import (  # noqa: F401  (the public interface for other packages)
     Context,
@@ -111,7 +112,8 @@ def _prepare(stack: engine.Stack, template: dict[str, Any], given: dict[str, Any
         raise insufficient(str(err)) from None
     try:
         inputs, resolved = engine.resolve_parameters(template, given, previous, stack.region)
-        tpl.check_rules(template, resolved)
+        tpl.check_rules(template, resolved,
+                        lambda t, v, a: params.attribute(t, v, a, stack.region))
         # Conditions must evaluate (unknown conditions are template errors).
         evaluator = stack.evaluator(template, resolved, {})
         for name in template.get("Conditions") or {}:

@@ -144,3 +144,30 @@ def _check_exists(name: str, kind: str, value: str, region: str) -> None:
     if not ok:
         raise TemplateError(f"Parameter validation failed: parameter value {value} for parameter "
                             f"name {name} does not exist")
+
+
+def attribute(param_type: str, value: str, attr: str, region: str) -> str:
+    """An attribute of an AWS-specific parameter value, for Fn::ValueOf/ValueOfAll in Rules.
+
+    Supported like AWS for the types our templates use (subnets, VPCs, security groups)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[ACCOUNT_ID][region]
+    try:
+        if param_type == "AWS::EC2::Subnet::Id":
+            subnet = ec2.describe_subnets(subnet_ids=[value])[0]
+            return {"VpcId": subnet.vpc_id, "AvailabilityZone": subnet.availability_zone,
+                    "Tags": ""}[attr]
+        if param_type == "AWS::EC2::SecurityGroup::Id":
+            group = ec2.describe_security_groups(group_ids=[value])[0]
+            return {"VpcId": group.vpc_id}[attr]
+        if param_type == "AWS::EC2::VPC::Id":
+            vpc = ec2.describe_vpcs(vpc_ids=[value])[0]
+            return {"VpcId": vpc.id}[attr]
+    except KeyError:
+        pass
+    except Exception:
+        raise TemplateError(f"Parameter validation failed: parameter value {value} "
+                            f"of type {param_type} does not exist") from None
+    raise TemplateError(f"Template error: Fn::ValueOf attribute {attr} of {param_type} "
+                        "is not supported by the emulator")

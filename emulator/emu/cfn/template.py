@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import yaml
@@ -310,29 +311,71 @@ def stringify(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Rules (template section "Rules"): evaluated before any resource is touched.
 
-def check_rules(template: dict[str, Any], parameters: dict[str, Any]) -> None:
-    """Raise TemplateError with the assertion's description when a rule fails, like AWS."""
+def check_rules(template: dict[str, Any], parameters: dict[str, Any],
+                attribute: Callable[[str, str, str], Any] | None = None) -> None:
+    """Raise TemplateError with the assertion's description when a rule fails, like AWS.
+
+    ``attribute(param_type, value, attr)`` looks up an attribute of an AWS-specific parameter
+    value for ``Fn::ValueOf``/``Fn::ValueOfAll`` (e.g. a subnet's ``VpcId``)."""
+    types = {name: decl.get("Type", "String")
+             for name, decl in (template.get("Parameters") or {}).items()}
+    ctx = _RuleContext(parameters, types, attribute or _no_attribute)
     for rule_name, rule in (template.get("Rules") or {}).items():
         condition = rule.get("RuleCondition")
-        if condition is not None and not _rule_value(condition, parameters):
+        if condition is not None and not _rule_value(condition, ctx):
             continue
         for assertion in rule.get("Assertions", []):
-            if not _rule_value(assertion["Assert"], parameters):
+            if not _rule_value(assertion["Assert"], ctx):
                 # AWS returns the AssertDescription as the ValidationError message (uncertain
                 # for the no-description case; we then name the rule).
                 raise TemplateError(assertion.get("AssertDescription")
                                     or f"Template error: rule {rule_name} failed")
 
 
-def _rule_value(node: Any, parameters: dict[str, Any]) -> Any:
+@dataclass
+class _RuleContext:
+    parameters: dict[str, Any]
+    types: dict[str, str]
+    attribute: Callable[[str, str, str], Any]
+
+    def values_of_type(self, param_type: str) -> list[tuple[str, str]]:
+        """(element type, value) for every value of every parameter of this type or List<type>."""
+        out = []
+        for name, kind in self.types.items():
+            if kind in (param_type, f"List<{param_type}>"):
+                value = self.parameters.get(name)
+                for item in value if isinstance(value, list) else [value]:
+                    out.append((param_type, item))
+        return out
+
+
+def _no_attribute(param_type: str, value: str, attr: str) -> Any:
+    raise TemplateError(f"Template error: cannot read {attr} of {param_type} {value}")
+
+
+def _rule_value(node: Any, ctx: _RuleContext) -> Any:
     if isinstance(node, list):
-        return [_rule_value(x, parameters) for x in node]
+        return [_rule_value(x, ctx) for x in node]
     if not isinstance(node, dict) or len(node) != 1:
         return node
     (key, arg), = node.items()
-    value = lambda x: _rule_value(x, parameters)  # noqa: E731
+    value = lambda x: _rule_value(x, ctx)  # noqa: E731
+    parameters = ctx.parameters
     if key == "Ref":
         return parameters.get(arg, arg)
+    if key == "Fn::RefAll":
+        return [v for _, v in ctx.values_of_type(arg)]
+    if key == "Fn::ValueOfAll":
+        param_type, attr = arg
+        return [ctx.attribute(t, v, attr) for t, v in ctx.values_of_type(param_type)]
+    if key == "Fn::ValueOf":
+        name, attr = value(arg[0]), arg[1]
+        kind = ctx.types.get(name, "String")
+        element = kind[5:-1] if kind.startswith("List<") else kind
+        current = parameters.get(name)
+        if isinstance(current, list):
+            return [ctx.attribute(element, v, attr) for v in current]
+        return ctx.attribute(element, current, attr)
     if key == "Fn::Equals":
         return _canon(value(arg[0])) == _canon(value(arg[1]))
     if key == "Fn::Not":
