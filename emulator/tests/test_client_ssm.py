@@ -425,6 +425,19 @@ def test_instance_from_cloudformation_is_a_managed_node(client: Client) -> None:
     assert client.node(iid)["security_groups"] == [outputs["Sg"]]
     wait_for(lambda: client.file(iid, "/opt/booted"), timeout=30)
     assert client.run(iid, "cat /opt/booted")["StandardOutputContent"] == "from-stack\n"
+    # Deleting the stack detaches the managed policy before DeleteRole, as CloudFormation does.
+    iam = client.emu.client("iam")
+    role = cfn.describe_stack_resource(StackName="admin", LogicalResourceId="Role")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    cfn.delete_stack(StackName="admin")
+    wait_for(lambda: cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"]
+             .endswith("COMPLETE") or "FAILED" in
+             cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"],
+             timeout=60)
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == \
+        "DELETE_COMPLETE"
+    assert role not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
 
 
 def test_instance_terminated_before_delivery_is_undeliverable(client: Client) -> None:

@@ -68,4 +68,19 @@ def install() -> None:
         return role
 
     Role.create_from_cloudformation_json = classmethod(create_role)
+
+    original_delete_role = Role.delete_from_cloudformation_json.__func__
+
+    def delete_role(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                    region_name: str) -> None:
+        # CloudFormation detaches managed policies itself before DeleteRole; moto does not,
+        # so DeleteRole would fail with DeleteConflict.
+        backend = iam_backends[account_id][get_partition(region_name)]
+        for role in list(backend.roles.values()):
+            if role.name == resource_name:
+                for arn in list(role.managed_policies):
+                    backend.detach_role_policy(arn, role.name)
+        original_delete_role(cls, resource_name, cloudformation_json, account_id, region_name)
+
+    Role.delete_from_cloudformation_json = classmethod(delete_role)
     Instance._emu_cfn_patched = True
