@@ -99,10 +99,19 @@ def test_kmsuser_missing_on_one_hsm_is_caught_before_connect(base):
     inst = emu.client("ec2").describe_instances(InstanceIds=[out["ClientInstanceId"]])
     groups = [g["GroupId"] for g in inst["Reservations"][0]["Instances"][0]["SecurityGroups"]]
     admin = secret_value(emu, out["AdminPasswordSecretArn"])
-    made = emu.ok("POST", "cloudhsm/hsm-side", {
-        "cluster_id": c["ClusterId"], "security_group_ids": groups, "hsms": [one["EniIp"]],
-        "op": "user_create", "login": {"username": "admin", "role": "admin", "password": admin},
-        "username": "kmsuser", "role": "crypto-user", "password": "e2e-partial-kmsuser-1"})
+    # Make kmsuser partial: delete it from one HSM when earlier tests left it on every HSM
+    # (turning the key store off keeps kmsuser), else create it on one HSM only.
+    present = [h for h, v in emu.hsm_users(c["ClusterId"]).items() if "kmsuser" in v["users"]]
+    login = {"username": "admin", "role": "admin", "password": admin}
+    if present:
+        made = emu.ok("POST", "cloudhsm/hsm-side", {
+            "cluster_id": c["ClusterId"], "security_group_ids": groups, "hsms": [one["EniIp"]],
+            "op": "user_delete", "login": login, "username": "kmsuser", "role": "crypto-user"})
+    else:
+        made = emu.ok("POST", "cloudhsm/hsm-side", {
+            "cluster_id": c["ClusterId"], "security_group_ids": groups, "hsms": [one["EniIp"]],
+            "op": "user_create", "login": login,
+            "username": "kmsuser", "role": "crypto-user", "password": "e2e-partial-kmsuser-1"})
     assert made["ok"], made
     users = emu.hsm_users(c["ClusterId"])
     assert sum("kmsuser" in v["users"] for v in users.values()) == 1, users
