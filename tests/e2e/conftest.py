@@ -2,7 +2,7 @@
 
 The emulator is started exactly as `emulator/serve --port P --time-scale S` starts it (the module
 `emu` in emulator/.venv), once per session, on a free port. `POST /_emu/reset` gives every test a
-clean account. `E2E_TIME_SCALE` (default 0.005) scales every emulated duration; `E2E_ENDPOINT`
+clean account. `E2E_TIME_SCALE` (default 0.01) scales every emulated duration; `E2E_ENDPOINT`
 points the suite at an emulator that is already running; `E2E_SYNTH` at another synth binary.
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from e2e_support import LOG_DIR_DEFAULT, REPO, Emulator, Network, Stack, make_network  # noqa: E402
 
-TIME_SCALE = float(os.environ.get("E2E_TIME_SCALE", "0.005"))
+TIME_SCALE = float(os.environ.get("E2E_TIME_SCALE", "0.01"))
 LOG_DIR = LOG_DIR_DEFAULT
 
 

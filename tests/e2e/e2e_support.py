@@ -163,6 +163,14 @@ class Stack:
             log.write(f"\n===== {time.strftime('%H:%M:%S')} ({time.time() - started:.1f}s)\n"
                       f"$ {' '.join(command)}\nexit {proc.returncode}\nstdout:\n{proc.stdout}\n"
                       f"stderr:\n{proc.stderr}\n")
+            arn = ((out.get("root_cause") or {}).get("workflow") or {}).get("execution_arn")
+            if proc.returncode != 0 and arn:  # the failed workflow's history, for diagnosis
+                try:
+                    events = self.emu.client("stepfunctions").get_execution_history(
+                        executionArn=arn, maxResults=1000)["events"]
+                    log.write(f"history of {arn}:\n{json.dumps(events, default=str, indent=1)}\n")
+                except Exception as err:  # diagnosis only
+                    log.write(f"(history of {arn} unavailable: {err})\n")
         return result
 
     def deploy(self, **params: Any) -> Result:
