@@ -263,13 +263,13 @@ def test_delete_runs_in_reverse_dependency_order(emu, provider):
 
 
 def test_independent_resources_are_created_in_parallel(emu, provider):
-    template = {"Resources": {f"R{i}": custom(provider, Sleep="1") for i in range(3)}}
+    template = {"Resources": {f"R{i}": custom(provider, Sleep="4") for i in range(3)}}
     assert create(emu, "parallel", template)["StackStatus"] == "CREATE_COMPLETE"
     history = [e for e in events(emu, "parallel") if e["LogicalResourceId"] != "parallel"]
     started = [e["Timestamp"] for e in history if e["ResourceStatus"] == "CREATE_IN_PROGRESS"
                and "ResourceStatusReason" not in e]
     completed = [e["Timestamp"] for e in history if e["ResourceStatus"] == "CREATE_COMPLETE"]
-    # Every resource started before the first one (each takes 1 s) completed.
+    # Every resource started before the first one (each takes 4 s, ample on a loaded machine) completed.
     assert max(started) < min(completed)
 
 
