@@ -119,7 +119,10 @@ class CustomResource(ResourceModel):
             error = _invoke(ctx, request)
             if error:
                 return None, error
-            end = time.monotonic() + clock.real_seconds(timeout)
+            # The function's own compute (cold start, SDK calls) runs in real time, unscaled:
+            # a scaled ServiceTimeout gets a real-time floor so a small time scale cannot turn a
+            # 300 s timeout into a race against process start-up.
+            end = time.monotonic() + max(clock.real_seconds(timeout), SERVICE_TIMEOUT_REAL_FLOOR)
             while not pending.done.wait(min(max(end - time.monotonic(), 0), 0.05)):
                 if ctx.cancelled():  # another resource failed: AWS stops waiting
                     return None, "Resource creation cancelled"
@@ -176,6 +179,9 @@ class CustomResource(ResourceModel):
                 f"CustomResource attribute error: Vendor response doesn't contain {name} key in "
                 "object")
         return resource.attributes[name]
+
+
+SERVICE_TIMEOUT_REAL_FLOOR = 10.0  # real seconds
 
 
 def _service_timeout(properties: dict[str, Any]) -> int:
