@@ -440,6 +440,30 @@ def test_instance_from_cloudformation_is_a_managed_node(client: Client) -> None:
     assert role not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
 
 
+def test_instance_from_cloudformation_network_interfaces_subnet(client: Client) -> None:
+    """An instance declared with NetworkInterfaces (no top-level SubnetId) lands in that subnet."""
+    vpc, subnets = client.network()
+    template = {"Resources": {
+        "Sg": {"Type": "AWS::EC2::SecurityGroup",
+               "Properties": {"GroupDescription": "admin client", "VpcId": vpc}},
+        "Client": {"Type": "AWS::EC2::Instance", "Properties": {
+            "ImageId": "ami-12345678", "InstanceType": "t3.micro",
+            "NetworkInterfaces": [{"DeviceIndex": "0", "SubnetId": subnets[-1],
+                                   "AssociatePublicIpAddress": False,
+                                   "GroupSet": [{"Ref": "Sg"}]}]}}},
+        "Outputs": {"Instance": {"Value": {"Ref": "Client"}}}}
+    cfn = client.emu.client("cloudformation")
+    cfn.create_stack(StackName="nic", TemplateBody=json.dumps(template))
+    wait_for(lambda: not cfn.describe_stacks(StackName="nic")["Stacks"][0]["StackStatus"]
+             .endswith("IN_PROGRESS"), timeout=60)
+    stack = cfn.describe_stacks(StackName="nic")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    iid = stack["Outputs"][0]["OutputValue"]
+    described = client.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert described["SubnetId"] == subnets[-1]
+    assert described["VpcId"] == vpc
+
+
 def test_instance_terminated_before_delivery_is_undeliverable(client: Client) -> None:
     iid = client.instance()
     client.ec2.stop_instances(InstanceIds=[iid])

@@ -23,6 +23,13 @@ def _instance_groups(properties: dict[str, Any]) -> list[str]:
     return ids
 
 
+def _primary_subnet(properties: dict[str, Any]) -> str | None:
+    for nic in properties.get("NetworkInterfaces") or []:
+        if str(nic.get("DeviceIndex", "0")) == "0" and nic.get("SubnetId"):
+            return str(nic["SubnetId"])
+    return None
+
+
 def install() -> None:
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.instances import Instance
@@ -36,6 +43,13 @@ def install() -> None:
 
     def create_instance(cls: Any, resource_name: str, cloudformation_json: Any,
                         account_id: str, region_name: str, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        subnet = _primary_subnet(properties)
+        if subnet and not properties.get("SubnetId"):
+            # moto reads only Properties.SubnetId; the primary NetworkInterfaces entry is where
+            # templates with AssociatePublicIpAddress put the subnet.
+            cloudformation_json = {**cloudformation_json,
+                                   "Properties": {**properties, "SubnetId": subnet}}
         instance = original_instance(cls, resource_name, cloudformation_json, account_id,
                                      region_name, **kwargs)
         wanted = _instance_groups(cloudformation_json.get("Properties") or {})
