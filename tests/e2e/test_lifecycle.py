@@ -76,8 +76,7 @@ def test_update_hsm_count_1_2_0_1(emu, network, stack_factory):
 
 
 @pytest.mark.xfail(strict=False, reason="open: BLOCKERS.md B5 (RefreshClientConfig sent before "
-                   "the new client is online in SSM; intermittent) and B7 (the emulator ignores "
-                   "NetworkInterfaces[].SubnetId)")
+                   "the new client is online in SSM; intermittent)")
 @pytest.mark.parametrize("change", ["ClientInstanceType", "ClientSubnetId"])
 def test_client_replacement(emu, network, stack_factory, change):
     """A new client instance replaces the old one; the cluster and its HSMs stay, and the new
