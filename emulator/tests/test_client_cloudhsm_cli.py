@@ -4,20 +4,16 @@ single-command mode (``CLOUDHSM_ROLE`` / ``CLOUDHSM_PIN``)."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import secrets
 import string
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from conftest import wait_for
 from test_client_ssm import Client
+from test_cloudhsm_support import CA  # the customer CA shared by the CloudHSM tests
 
 # Nominal seconds; at the suite's time scale (0.01) each CloudHSM transition takes 0.2-0.3 s.
 FAST = {"cloudhsm.cluster_create": 20, "cloudhsm.hsm_create": 30, "cloudhsm.initialize": 20,
@@ -26,33 +22,6 @@ FAST = {"cloudhsm.cluster_create": 20, "cloudhsm.hsm_create": 30, "cloudhsm.init
 
 def new_password() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-
-
-class CA:
-    """A customer CA (RSA 2048, self-signed, basic constraints CA) that signs the cluster CSR."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Customer Root CA")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(minutes=5))
-                     .not_valid_after(now + datetime.timedelta(days=3650))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .sign(self.key, hashes.SHA256()))
-        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def sign(self, csr_pem: str) -> str:
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(csr.subject)
-                .issuer_name(self.cert.subject).public_key(csr.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .sign(self.key, hashes.SHA256()))
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 class Setup(Client):
