@@ -2,7 +2,7 @@
 //! SSM Run Command, and the HSM fleet (plan, create, delete, wait).
 
 use serde_json::{json, Value};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::call::Call;
 use crate::clients::{describe_cluster, Clients, ClusterView};
@@ -152,6 +152,9 @@ pub const COMMAND: Schedule = Schedule {
     max_attempts: 50,
 };
 
+/// Fleet re-plans (a DEGRADED HSM replaced, a failed creation retried) before giving up.
+const MAX_REPLANS: u32 = 2;
+
 /// `For`: `FirstHsmActive` | `Initialized` | `Active` | `Fleet`.
 async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let what = call.arg("For")?;
@@ -200,21 +203,51 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
                 p.u32_or("HsmsPerSubnet", 1)?,
                 false,
             )?;
-            // Creation deferred (cluster not ACTIVE yet): done once nothing is in transition.
-            let done = if fleet::plan(&cl, d.clone()).deferred.is_some() {
-                !cl.hsms
-                    .iter()
-                    .any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS")
-            } else {
-                fleet::converged(&cl, &d)?
-            };
             let st = cl
                 .hsms
                 .iter()
                 .map(|h| format!("{} {} {}", h.id, h.az, h.state))
                 .collect::<Vec<_>>()
                 .join(", ");
-            (done, FLEET, st)
+            // Creation deferred (cluster not ACTIVE yet): done once nothing is in transition.
+            let verdict = if fleet::plan(&cl, d.clone()).deferred.is_some() {
+                let moving = cl
+                    .hsms
+                    .iter()
+                    .any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS");
+                if moving {
+                    fleet::Convergence::Waiting
+                } else {
+                    fleet::Convergence::Done
+                }
+            } else {
+                fleet::convergence(&cl, &d)
+            };
+            match verdict {
+                fleet::Convergence::Done => (true, FLEET, st),
+                fleet::Convergence::Waiting => (false, FLEET, st),
+                // The first check after a plan follows CreateHsm at once; only a state seen after
+                // a wait is trusted (DescribeClusters may lag behind CreateHsm).
+                fleet::Convergence::Replan(_) if poll.attempt < poll.replanned_at + 2 => {
+                    (false, FLEET, st)
+                }
+                fleet::Convergence::Replan(why) => {
+                    if poll.replans >= MAX_REPLANS {
+                        return Err(StepError::ResourceFailed(format!(
+                            "{why}; the HSM fleet was re-planned {MAX_REPLANS} times without \
+                             converging (last state: {st}); check the cluster's HSM events, \
+                             then update the stack again or delete the stack"
+                        )));
+                    }
+                    warn!(cluster = %cl.id, reason = %why, "fleet re-planned");
+                    let mut p = poll.finish();
+                    p.done = false;
+                    p.replan = true;
+                    p.replans += 1;
+                    p.replanned_at = p.attempt;
+                    return Ok(p.with(json!({"ClusterState": cl.state, "Hsms": cl.live_hsms().count(), "Reason": why})));
+                }
+            }
         }
         other => {
             return Err(StepError::invalid(format!(
@@ -572,7 +605,8 @@ async fn plan_fleet(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     serde_json::to_value(&plan).map_err(|e| StepError::invalid(e.to_string()))
 }
 
-/// Map iteration: ensure the AZ has at least `EnsureAtLeast` live HSMs.
+/// Map iteration (one per AZ): create HSMs until the AZ has `EnsureAtLeast` live ones. Counting
+/// before creating makes a retry after a lost response create only what is still missing.
 async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let item: fleet::CreateItem = call.item()?;
     let cl = existing_cluster(c, call).await?;
@@ -580,25 +614,29 @@ async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         .iter()
         .filter(|s| s.az == item.availability_zone && s.is_live())
         .count() as u32;
-    if live >= item.ensure_at_least {
-        return Ok(
-            json!({"Created": false, "AvailabilityZone": item.availability_zone, "Live": live}),
-        );
+    let mut created = Vec::new();
+    for _ in live..item.ensure_at_least {
+        let out = c
+            .hsm
+            .create_hsm()
+            .cluster_id(&cl.id)
+            .availability_zone(&item.availability_zone)
+            .send()
+            .await
+            .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
+        let id = out
+            .hsm()
+            .map(|h| h.hsm_id().to_string())
+            .unwrap_or_default();
+        info!(hsm = %id, az = %item.availability_zone, "HSM created");
+        created.push(id);
     }
-    let out = c
-        .hsm
-        .create_hsm()
-        .cluster_id(&cl.id)
-        .availability_zone(&item.availability_zone)
-        .send()
-        .await
-        .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
-    let id = out
-        .hsm()
-        .map(|h| h.hsm_id().to_string())
-        .unwrap_or_default();
-    info!(hsm = %id, az = %item.availability_zone, "HSM created");
-    Ok(json!({"Created": true, "HsmId": id, "AvailabilityZone": item.availability_zone}))
+    Ok(json!({
+        "Created": created.len(),
+        "HsmIds": created,
+        "AvailabilityZone": item.availability_zone,
+        "LiveBefore": live,
+    }))
 }
 
 /// Map iteration: delete one HSM; when its id is gone but a live HSM holds the same ENI (AWS

@@ -20,8 +20,7 @@ pub type Desired = BTreeMap<String, u32>;
 pub struct CreateItem {
     pub availability_zone: String,
     pub subnet_id: String,
-    /// Create only while the AZ has fewer than this many live HSMs (idempotent under retries
-    /// and parallel Map iterations).
+    /// Create HSMs in this AZ until it has this many live ones (idempotent under retries).
     pub ensure_at_least: u32,
 }
 
@@ -183,15 +182,14 @@ pub fn plan(cluster: &ClusterView, desired: Desired) -> Plan {
                     reason: format!("{az} has {n} HSM(s), {want} wanted"),
                 });
             }
-        } else {
-            let subnet = cluster.subnet_mapping.get(az).cloned().unwrap_or_default();
-            for k in n..want {
-                creates.push(CreateItem {
-                    availability_zone: az.to_string(),
-                    subnet_id: subnet.clone(),
-                    ensure_at_least: k + 1,
-                });
-            }
+        } else if n < want {
+            // One item per AZ: parallel iterations that each "ensure at least k" in the same AZ
+            // race (the one for k=2 may create first, and the one for k=1 then sees it and skips).
+            creates.push(CreateItem {
+                availability_zone: az.to_string(),
+                subnet_id: cluster.subnet_mapping.get(az).cloned().unwrap_or_default(),
+                ensure_at_least: want,
+            });
         }
     }
 
@@ -215,39 +213,55 @@ pub fn plan(cluster: &ClusterView, desired: Desired) -> Plan {
     }
 }
 
-/// Fleet wait: `Ok(true)` when every AZ has exactly its desired ACTIVE HSMs and nothing is in
-/// transition; `ResourceFailed` when a slot is DEGRADED with no replacement under way.
-pub fn converged(cluster: &ClusterView, desired: &Desired) -> StepResult<bool> {
+/// What the fleet wait sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Convergence {
+    /// Every AZ has exactly its desired ACTIVE HSMs and nothing is in transition.
+    Done,
+    /// HSMs are still being created or deleted.
+    Waiting,
+    /// The plan no longer holds and nothing in flight will fix it: a slot went DEGRADED with no
+    /// replacement under way, or an AZ has the wrong count with nothing in transition (an HSM
+    /// whose creation failed disappears). Planning again replaces or adds what is missing.
+    Replan(String),
+}
+
+pub fn convergence(cluster: &ClusterView, desired: &Desired) -> Convergence {
     let all = slots(cluster);
     if let Some(bad) = all.iter().find(|s| s.is_degraded()) {
         let h = bad.members[0];
-        return Err(StepError::ResourceFailed(format!(
-            "HSM {} in {} is DEGRADED (the HSM is unhealthy and cannot serve requests); \
-             update the stack again to replace it, or delete it with DeleteHsm",
+        return Convergence::Replan(format!(
+            "HSM {} in {} is DEGRADED (the HSM is unhealthy and cannot serve requests)",
             h.id, h.az
-        )));
+        ));
     }
-    let mut done = true;
+    let mut azs: Vec<&str> = desired.keys().map(String::as_str).collect();
     for s in &all {
-        let want = desired.get(s.az).copied().unwrap_or(0);
-        let active = all
-            .iter()
-            .filter(|x| x.az == s.az && x.members.iter().all(|h| h.state == "ACTIVE"))
-            .count() as u32;
-        if s.is_deleting() || s.has("CREATE_IN_PROGRESS") || active != want {
-            done = false;
+        if !azs.contains(&s.az) {
+            azs.push(s.az);
         }
     }
-    for (az, want) in desired {
-        let n = all
+    let mut waiting = false;
+    for az in azs {
+        let want = desired.get(az).copied().unwrap_or(0);
+        let here: Vec<&Slot<'_>> = all.iter().filter(|s| s.az == az).collect();
+        let moving = here
             .iter()
-            .filter(|s| s.az == az.as_str() && s.is_live())
-            .count() as u32;
-        if n != *want {
-            done = false;
+            .any(|s| s.is_deleting() || s.has("CREATE_IN_PROGRESS"));
+        let active = here.iter().filter(|s| s.has("ACTIVE")).count() as u32;
+        if moving {
+            waiting = true;
+        } else if active != want {
+            return Convergence::Replan(format!(
+                "{az} has {active} ACTIVE HSM(s), {want} wanted, and none is being created or deleted"
+            ));
         }
     }
-    Ok(done)
+    if waiting {
+        Convergence::Waiting
+    } else {
+        Convergence::Done
+    }
 }
 
 #[cfg(test)]
@@ -312,9 +326,7 @@ pub(crate) mod tests {
             summary,
             vec![
                 ("us-east-1a".into(), 2),
-                ("us-east-1b".into(), 1),
                 ("us-east-1b".into(), 2),
-                ("us-east-1c".into(), 1),
                 ("us-east-1c".into(), 2)
             ]
         );
@@ -337,7 +349,7 @@ pub(crate) mod tests {
         assert!(p.creates.is_empty(), "{p:?}");
         assert!(p.deletes.is_empty(), "{p:?}");
         // Still converging while the replacement is being created, never failing.
-        assert!(!converged(&c, &d).unwrap());
+        assert_eq!(convergence(&c, &d), Convergence::Waiting);
         // Replacement finished: new id, same ENI, converged.
         let c = cluster(
             "ACTIVE",
@@ -347,7 +359,7 @@ pub(crate) mod tests {
             ],
         );
         assert!(plan(&c, d.clone()).creates.is_empty());
-        assert!(converged(&c, &d).unwrap());
+        assert_eq!(convergence(&c, &d), Convergence::Done);
     }
 
     #[test]
@@ -365,9 +377,7 @@ pub(crate) mod tests {
         assert_eq!(p.deletes[0].hsm_id, "hsm-a");
         assert_eq!(p.creates.len(), 1);
         assert_eq!(p.creates[0].availability_zone, "us-east-1a");
-        assert!(
-            matches!(converged(&c, &d), Err(StepError::ResourceFailed(m)) if m.contains("hsm-a"))
-        );
+        assert!(matches!(convergence(&c, &d), Convergence::Replan(m) if m.contains("hsm-a")));
     }
 
     #[test]
@@ -425,13 +435,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn converged_requires_exact_active_counts() {
+    fn convergence_requires_exact_active_counts_and_replans_a_stalled_shortfall() {
         let d = desired(&cluster("ACTIVE", vec![]), &subnets(2), 1, false).unwrap();
+        // An HSM whose creation failed is gone: nothing will fill us-east-1b without a new plan.
         let c = cluster(
             "ACTIVE",
             vec![hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE")],
         );
-        assert!(!converged(&c, &d).unwrap());
+        assert!(
+            matches!(convergence(&c, &d), Convergence::Replan(m) if m.contains("us-east-1b has 0"))
+        );
         let c = cluster(
             "ACTIVE",
             vec![
@@ -439,7 +452,7 @@ pub(crate) mod tests {
                 hsm("hsm-b", "us-east-1b", "", "CREATE_IN_PROGRESS"),
             ],
         );
-        assert!(!converged(&c, &d).unwrap());
+        assert_eq!(convergence(&c, &d), Convergence::Waiting);
         let c = cluster(
             "ACTIVE",
             vec![
@@ -448,7 +461,7 @@ pub(crate) mod tests {
                 hsm("hsm-x", "us-east-1c", "eni-3", "DELETE_IN_PROGRESS"),
             ],
         );
-        assert!(!converged(&c, &d).unwrap());
+        assert_eq!(convergence(&c, &d), Convergence::Waiting);
         let c = cluster(
             "ACTIVE",
             vec![
@@ -456,6 +469,18 @@ pub(crate) mod tests {
                 hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE"),
             ],
         );
-        assert!(converged(&c, &d).unwrap());
+        assert_eq!(convergence(&c, &d), Convergence::Done);
+        // An extra ACTIVE HSM (added outside the stack) is also re-planned (deleted).
+        let c = cluster(
+            "ACTIVE",
+            vec![
+                hsm("hsm-a", "us-east-1a", "eni-1", "ACTIVE"),
+                hsm("hsm-b", "us-east-1b", "eni-2", "ACTIVE"),
+                hsm("hsm-c", "us-east-1b", "eni-3", "ACTIVE"),
+            ],
+        );
+        assert!(
+            matches!(convergence(&c, &d), Convergence::Replan(m) if m.contains("us-east-1b has 2"))
+        );
     }
 }

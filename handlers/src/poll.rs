@@ -24,6 +24,15 @@ pub struct Poll {
     /// Key store reconnect attempts (disconnect + connect after a transient FAILED).
     #[serde(default)]
     pub reconnects: u32,
+    /// The fleet wait asks for a new plan (always present: a Choice reads it).
+    #[serde(default)]
+    pub replan: bool,
+    /// Fleet re-plans so far in this execution.
+    #[serde(default)]
+    pub replans: u32,
+    /// The check that asked for the last re-plan (0: none yet).
+    #[serde(default)]
+    pub replanned_at: u32,
 }
 
 /// How a wait is paced and bounded.
@@ -56,6 +65,7 @@ impl Poll {
                 elapsed: p.elapsed + p.wait,
                 wait: 0,
                 done: false,
+                replan: false,
                 ..p
             },
             _ => Poll {

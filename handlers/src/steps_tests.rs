@@ -87,15 +87,16 @@ async fn create_hsm_ensures_a_count_and_never_duplicates_on_retry() {
     let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p))
         .await
         .unwrap();
-    assert_eq!(out["Created"], false);
+    assert_eq!(out["Created"], 0);
     assert_eq!(create.num_calls(), 0);
-    let p = payload("CreateHsm", json!({}), item(2));
+    // "At least 3" with one live: exactly the two missing ones, in one iteration.
+    let p = payload("CreateHsm", json!({}), item(3));
     let out = crate::cluster::run(&c, "CreateHsm", Call::new(&p))
         .await
         .unwrap();
-    assert_eq!(out["Created"], true);
-    assert_eq!(out["HsmId"], "hsm-a2");
-    assert_eq!(create.num_calls(), 1);
+    assert_eq!(out["Created"], 2);
+    assert_eq!(out["HsmIds"][0], "hsm-a2");
+    assert_eq!(create.num_calls(), 2);
 }
 
 #[tokio::test]
@@ -608,4 +609,63 @@ async fn bridge_treats_an_existing_execution_as_started() {
     let out = crate::bridge::handle(&c, &ev).await.unwrap();
     assert_eq!(out["Started"], "KeyStore-Delete-r-2");
     assert_eq!(exists.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn fleet_wait_replans_a_degraded_hsm_after_a_wait_and_bounds_the_replans() {
+    let degraded = mock!(hsm::Client::describe_clusters).then_output(|| {
+        cluster(
+            CS::Active,
+            vec![
+                hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active),
+                hsm_("hsm-b1", "us-east-1b", "eni-2", HS::Degraded),
+            ],
+            None,
+        )
+    });
+    let c = clients(&[&degraded]);
+    let check = |poll: Value| {
+        let mut state = json!({"Event": event(json!({}))});
+        if !poll.is_null() {
+            state["Poll"] = poll;
+        }
+        payload("ClusterStatus", json!({"For": "Fleet"}), state)
+    };
+    // Right after the creates: not trusted yet, keep waiting.
+    let p = check(Value::Null);
+    let first = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["Done"].clone(), first["Replan"].clone()),
+        (json!(false), json!(false))
+    );
+    // After a wait: back to planning, counted.
+    let p = check(first);
+    let second = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(second["Replan"], true);
+    assert_eq!(second["Replans"], 1);
+    assert!(second["Reason"].as_str().unwrap().contains("hsm-b1"));
+    // The first check after the new plan is not trusted either.
+    let p = check(second);
+    let third = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (third["Replan"].clone(), third["Replans"].clone()),
+        (json!(false), json!(1))
+    );
+    // Out of re-plans: a clear failure naming the HSM and its state.
+    let mut spent = third.clone();
+    spent["Replans"] = json!(2);
+    let p = check(spent);
+    let e = crate::cluster::run(&c, "ClusterStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::ResourceFailed(m) if m.contains("hsm-b1") && m.contains("DEGRADED") && m.contains("re-planned 2 times")),
+        "{e:?}"
+    );
 }

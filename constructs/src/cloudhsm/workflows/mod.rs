@@ -333,8 +333,9 @@ fn map_over(name: &str, items: &str, task_step: &str, next: &str) -> State {
 }
 
 /// HSM fleet (Custom::HsmFleet). Create/Update: plan per AZ → delete extras and DEGRADED HSMs
-/// (parallel Map) → create the missing ones (parallel Map) → wait until every AZ has its count
-/// ACTIVE → refresh the client configuration. Delete: delete every HSM, wait until gone.
+/// (parallel Map) → create the missing ones (parallel Map, one iteration per AZ) → wait until
+/// every AZ has its count ACTIVE (back to planning when an HSM went DEGRADED or vanished) →
+/// refresh the client configuration. Delete: delete every HSM, wait until gone.
 pub fn hsm_fleet() -> StateMachineDefinition {
     let mut s: Vec<State> = vec![by_request_type(
         "RequestType",
@@ -359,13 +360,29 @@ pub fn hsm_fleet() -> StateMachineDefinition {
         "CreateHsm",
         "FleetReady",
     ));
-    s.extend(wait_loop(
-        "FleetReady",
-        CLUSTER_FN,
-        "ClusterStatus",
-        json!({"For": "Fleet"}),
-        "AnyHsm",
-    ));
+    // The fleet wait, with one more exit: a DEGRADED HSM or a failed creation (the HSM is gone)
+    // sends the workflow back to planning, which replaces or adds what is missing; the status
+    // step bounds the re-plans.
+    s.extend([
+        guarded(
+            "FleetReady",
+            CLUSTER_FN,
+            "ClusterStatus",
+            json!({"For": "Fleet"}),
+            "$.Poll",
+        )
+        .next("FleetReadyDone")
+        .into(),
+        Choice::new("FleetReadyDone")
+            .when(Condition::boolean_equals("$.Poll.Done", true), "AnyHsm")
+            .when(
+                Condition::boolean_equals("$.Poll.Replan", true),
+                "PlanFleet",
+            )
+            .default("FleetReadyWait")
+            .into(),
+        State::from(Wait::seconds_path("FleetReadyWait", "$.Poll.Wait").next("FleetReady")),
+    ]);
     s.push(
         Choice::new("AnyHsm")
             .comment("With no HSM there is nothing for the client to connect to")

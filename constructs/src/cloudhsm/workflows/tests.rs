@@ -382,6 +382,18 @@ fn fleet_deletes_then_creates_in_parallel() {
     assert_eq!(s["DeleteHsms"]["Next"], "CreateHsms");
     assert_eq!(s["CreateHsms"]["Next"], "FleetReady");
     assert_eq!(s["FleetReady"]["Parameters"]["For"], "Fleet");
+    // Done → the client; a re-plan (DEGRADED or vanished HSM) → planning again; else wait.
+    let exits = &s["FleetReadyDone"]["Choices"];
+    assert_eq!(
+        (exits[0]["Variable"].clone(), exits[0]["Next"].clone()),
+        (json!("$.Poll.Done"), json!("AnyHsm"))
+    );
+    assert_eq!(
+        (exits[1]["Variable"].clone(), exits[1]["Next"].clone()),
+        (json!("$.Poll.Replan"), json!("PlanFleet"))
+    );
+    assert_eq!(s["FleetReadyDone"]["Default"], "FleetReadyWait");
+    assert_eq!(s["FleetReadyWait"]["Next"], "FleetReady");
     assert_eq!(s["AnyHsm"]["Default"], "RefreshClient");
 }
 
