@@ -18,6 +18,7 @@ pub const STEPS: &[&str] = &[
     "SignCsr",
     "InitializeCluster",
     "StoreTrustAnchor",
+    "ClientStatus",
     "RunClientCommand",
     "CommandStatus",
     "DeleteAllHsms",
@@ -35,6 +36,7 @@ pub async fn run(c: &Clients, step: &str, call: Call<'_>) -> StepResult<Value> {
         "SignCsr" => sign_csr(c, call).await,
         "InitializeCluster" => initialize_cluster(c, call).await,
         "StoreTrustAnchor" => store_trust_anchor(c, call).await,
+        "ClientStatus" => client_status(c, call).await,
         "RunClientCommand" => run_client_command(c, call).await,
         "CommandStatus" => command_status(c, call).await,
         "DeleteAllHsms" => delete_all_hsms(c, call).await,
@@ -145,6 +147,12 @@ pub const GONE: Schedule = Schedule {
     first: 180,
     then: 30,
     max_attempts: 45,
+};
+/// A new or replaced client boots and registers its SSM agent in a minute or two.
+pub const CLIENT_ONLINE: Schedule = Schedule {
+    first: 30,
+    then: 15,
+    max_attempts: 30,
 };
 pub const COMMAND: Schedule = Schedule {
     first: 20,
@@ -404,6 +412,50 @@ pub fn check_command_parameter(name: &str, value: &str) -> StepResult<()> {
             "command parameter {name} is not an id/ARN/name parameter; client commands take ids and ARNs only"
         )))
     }
+}
+
+/// Wait until the client is an SSM managed node that is `Online`: `SendCommand` refuses an
+/// instance whose agent has not registered (a new or replaced client still booting), and Retry
+/// budgets are too short for a boot. A client that is already online passes at the first check.
+async fn client_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
+    let what = call.arg("For")?;
+    let instance = call.arg("InstanceId")?;
+    let poll = Poll::next(call.state, what);
+    let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+        .key("InstanceIds")
+        .values(instance)
+        .build()
+        .map_err(|e| StepError::invalid(e.to_string()))?;
+    let out = c
+        .ssm
+        .describe_instance_information()
+        .filters(filter)
+        .send()
+        .await
+        .map_err(|e| aws_err("ssm:DescribeInstanceInformation", e))?;
+    let ping = out
+        .instance_information_list()
+        .iter()
+        .find(|i| i.instance_id() == Some(instance))
+        .and_then(|i| i.ping_status())
+        .map(|p| p.as_str().to_string());
+    let poll = if ping.as_deref() == Some("Online") {
+        poll.finish()
+    } else {
+        let now = match &ping {
+            Some(p) => format!("instance {instance} has SSM PingStatus {p}"),
+            None => format!("instance {instance} is not registered with Systems Manager"),
+        };
+        poll.again(
+            &CLIENT_ONLINE,
+            &format!(
+                "{now}; the client must be running with outbound HTTPS to the ssm, ssmmessages \
+                 and ec2messages endpoints (a NAT gateway or VPC interface endpoints in its \
+                 subnet) and an instance profile allowing AmazonSSMManagedInstanceCore"
+            ),
+        )?
+    };
+    Ok(poll.with(json!({"InstanceId": instance, "PingStatus": ping})))
 }
 
 async fn run_client_command(c: &Clients, call: Call<'_>) -> StepResult<Value> {

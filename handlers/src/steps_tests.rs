@@ -669,3 +669,67 @@ async fn fleet_wait_replans_a_degraded_hsm_after_a_wait_and_bounds_the_replans()
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn client_status_waits_until_the_instance_is_online_in_ssm() {
+    use aws_sdk_ssm as ssm;
+    let info = |ping: Option<ssm::types::PingStatus>| {
+        let mut out = ssm::operation::describe_instance_information::DescribeInstanceInformationOutput::builder();
+        if let Some(p) = ping {
+            out = out.instance_information_list(
+                ssm::types::InstanceInformation::builder()
+                    .instance_id("i-1")
+                    .ping_status(p)
+                    .build(),
+            );
+        }
+        out.build()
+    };
+    let check = |poll: Value| {
+        let mut state = json!({"Event": event(json!({}))});
+        if !poll.is_null() {
+            state["Poll"] = poll;
+        }
+        payload(
+            "ClientStatus",
+            json!({"For": "ActivateClientReady", "InstanceId": "i-1"}),
+            state,
+        )
+    };
+    // Not registered yet (booting): wait, starting with the expected boot time.
+    let booting = mock!(ssm::Client::describe_instance_information)
+        .match_requests(|r| {
+            r.filters()
+                .iter()
+                .any(|f| f.key() == "InstanceIds" && f.values() == ["i-1"])
+        })
+        .then_output(move || info(None));
+    let p = check(Value::Null);
+    let out = crate::cluster::run(&clients(&[&booting]), "ClientStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["Done"].clone(), out["Wait"].clone()),
+        (json!(false), json!(crate::cluster::CLIENT_ONLINE.first))
+    );
+    // Online: done at once.
+    let online = mock!(ssm::Client::describe_instance_information)
+        .then_output(move || info(Some(ssm::types::PingStatus::Online)));
+    let p = check(out);
+    let out = crate::cluster::run(&clients(&[&online]), "ClientStatus", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(out["Done"], true);
+    // Never online: the bounded wait ends naming the state and what the client needs.
+    let lost = mock!(ssm::Client::describe_instance_information)
+        .then_output(move || info(Some(ssm::types::PingStatus::ConnectionLost)));
+    let last = json!({"For": "ActivateClientReady", "Attempt": crate::cluster::CLIENT_ONLINE.max_attempts - 1, "Wait": 15, "Done": false});
+    let p = check(last);
+    let e = crate::cluster::run(&clients(&[&lost]), "ClientStatus", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::WaitTimeout(m) if m.contains("PingStatus ConnectionLost") && m.contains("ssmmessages")),
+        "{e:?}"
+    );
+}

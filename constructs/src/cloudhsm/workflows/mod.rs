@@ -25,6 +25,7 @@ pub const RESPOND_FN: &str = "${RespondFunctionArn}";
 
 /// Steps that bound the wait loops they sit in (they raise `WaitTimeout`).
 pub const STATUS_STEPS: &[&str] = &[
+    "ClientStatus",
     "ClusterStatus",
     "CommandStatus",
     "HsmsGone",
@@ -39,6 +40,7 @@ pub const CLUSTER_STEPS: &[&str] = &[
     "SignCsr",
     "InitializeCluster",
     "StoreTrustAnchor",
+    "ClientStatus",
     "RunClientCommand",
     "CommandStatus",
     "DeleteAllHsms",
@@ -146,7 +148,12 @@ fn by_request_type(name: &str, create: &str, update: &str, delete: &str) -> Stat
         .into()
 }
 
-/// Run a client document on the instance and wait for it.
+/// The entry state of `client_command(name, ..)`: the wait for the client to be online.
+fn client_ready(name: &str) -> String {
+    format!("{name}ClientReady")
+}
+
+/// Wait for the client to be online in SSM, run a client document on it and wait for the command.
 /// `optional`: resource properties passed as document parameters when the resource has them.
 fn client_command(
     name: &str,
@@ -156,20 +163,31 @@ fn client_command(
     then: &str,
 ) -> Vec<State> {
     let status = format!("{name}Status");
-    let mut v: Vec<State> = vec![guarded(
-        name,
+    let ready = client_ready(name);
+    // A new or replaced client must be online in SSM before SendCommand accepts it.
+    let mut v = wait_loop(
+        &ready,
         CLUSTER_FN,
-        "RunClientCommand",
-        json!({
-            "Document.$": prop(document_prop),
-            "InstanceId.$": prop("ClientInstanceId"),
-            "Parameters": parameters,
-            "OptionalParameters": optional,
-        }),
-        "$.Command",
-    )
-    .next(status.as_str())
-    .into()];
+        "ClientStatus",
+        json!({"For": ready.as_str(), "InstanceId.$": prop("ClientInstanceId")}),
+        name,
+    );
+    v.push(
+        guarded(
+            name,
+            CLUSTER_FN,
+            "RunClientCommand",
+            json!({
+                "Document.$": prop(document_prop),
+                "InstanceId.$": prop("ClientInstanceId"),
+                "Parameters": parameters,
+                "OptionalParameters": optional,
+            }),
+            "$.Command",
+        )
+        .next(status.as_str())
+        .into(),
+    );
     v.extend(wait_loop(
         &status,
         CLUSTER_FN,
@@ -288,7 +306,7 @@ pub fn initialization() -> StateMachineDefinition {
                 Condition::string_equals("$.Poll.ClusterState", "ACTIVE"),
                 RESPOND,
             )
-            .default("Activate")
+            .default(client_ready("Activate").as_str())
             .into(),
     );
     s.extend(client_command(
@@ -387,7 +405,7 @@ pub fn hsm_fleet() -> StateMachineDefinition {
         Choice::new("AnyHsm")
             .comment("With no HSM there is nothing for the client to connect to")
             .when(Condition::numeric_equals("$.Plan.Total", 0.0), RESPOND)
-            .default("RefreshClient")
+            .default(client_ready("RefreshClient").as_str())
             .into(),
     );
     s.extend(client_command(
@@ -422,7 +440,7 @@ pub fn key_store() -> StateMachineDefinition {
             json!({}),
             "$.KmsUser",
         )
-        .next("CreateKmsUser")
+        .next(client_ready("CreateKmsUser").as_str())
         .into(),
     );
     s.extend(client_command(

@@ -394,7 +394,16 @@ fn fleet_deletes_then_creates_in_parallel() {
     );
     assert_eq!(s["FleetReadyDone"]["Default"], "FleetReadyWait");
     assert_eq!(s["FleetReadyWait"]["Next"], "FleetReady");
-    assert_eq!(s["AnyHsm"]["Default"], "RefreshClient");
+    assert_eq!(s["AnyHsm"]["Default"], "RefreshClientClientReady");
+    // The client must be online in SSM before the command is sent.
+    assert_eq!(
+        s["RefreshClientClientReady"]["Parameters"]["Step"],
+        "ClientStatus"
+    );
+    assert_eq!(
+        s["RefreshClientClientReadyDone"]["Choices"][0]["Next"],
+        "RefreshClient"
+    );
 }
 
 #[test]
