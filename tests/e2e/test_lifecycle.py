@@ -75,8 +75,6 @@ def test_update_hsm_count_1_2_0_1(emu, network, stack_factory):
     assert_deleted(emu, stack, network, first.outputs)
 
 
-@pytest.mark.xfail(strict=False, reason="open: BLOCKERS.md B5 (RefreshClientConfig sent before "
-                   "the new client is online in SSM; intermittent)")
 @pytest.mark.parametrize("change", ["ClientInstanceType", "ClientSubnetId"])
 def test_client_replacement(emu, network, stack_factory, change):
     """A new client instance replaces the old one; the cluster and its HSMs stay, and the new
