@@ -350,6 +350,12 @@ fn client_instance_is_hardened() {
             json!({"Fn::GetAtt": [key_id, "Arn"]})
         );
     }
+    // The initial kmsuser password secret (created by the key-store workflow) uses it too.
+    let (_, ks) = one_of_type(&t, "Custom::KeyStore");
+    assert_eq!(
+        ks["Properties"]["SecretsKmsKeyArn"],
+        json!({"Fn::GetAtt": [key_id, "Arn"]})
+    );
     for (_, l) in resources_of_type(&t, "AWS::Logs::LogGroup") {
         assert_eq!(
             l["Properties"]["KmsKeyId"],

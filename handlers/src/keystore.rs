@@ -223,6 +223,7 @@ async fn ensure_kmsuser_secret(c: &Clients, call: Call<'_>) -> StepResult<Value>
         .create_secret()
         .name(&name)
         .description("Initial kmsuser password for the KMS custom key store; deleted after the first connect (KMS rotates it)")
+        .set_kms_key_id(call.props()?.opt_str("SecretsKmsKeyArn"))
         .secret_string(&pw.0)
         .send()
         .await;

@@ -542,6 +542,7 @@ async fn kmsuser_secret_goes_straight_from_random_password_into_the_secret() {
         .match_requests(|r| {
             r.name() == Some("hsm/kmsuser-initial")
                 && r.secret_string() == Some("Rand0mPassw0rdRand0mPassw0rdAbCd")
+                && r.kms_key_id() == Some("arn:aws:kms:us-east-1:123456789012:key/cmk")
         })
         .then_output(|| {
             sm::operation::create_secret::CreateSecretOutput::builder()
@@ -549,11 +550,10 @@ async fn kmsuser_secret_goes_straight_from_random_password_into_the_secret() {
                 .build()
         });
     let c = clients(&[&missing, &random, &create]);
-    let p = payload(
-        "EnsureKmsUserSecret",
-        json!({}),
-        json!({"Event": ks_event()}),
-    );
+    let mut event = ks_event();
+    event["ResourceProperties"]["SecretsKmsKeyArn"] =
+        json!("arn:aws:kms:us-east-1:123456789012:key/cmk");
+    let p = payload("EnsureKmsUserSecret", json!({}), json!({"Event": event}));
     let out = crate::keystore::run(&c, "EnsureKmsUserSecret", Call::new(&p))
         .await
         .unwrap();

@@ -737,9 +737,14 @@ impl CloudHsmDeployment {
                 .key_store_name
                 .clone()
                 .unwrap_or_else(|| Value::pseudo(Pseudo::StackName));
+            let mut ks_props = CustomResource::new("Custom::KeyStore", bridge);
+            if let Some(k) = &key_arn {
+                // The initial kmsuser password is encrypted with the same key as the others.
+                ks_props = ks_props.property("SecretsKmsKeyArn", k.clone());
+            }
             let ks = me.custom_resource(
                 "KeyStore",
-                CustomResource::new("Custom::KeyStore", bridge)
+                ks_props
                     .timeout(3600)
                     .property("WorkflowArn", state_machines["KeyStore"].reference())
                     .property("ClusterId", cluster_id.clone())
