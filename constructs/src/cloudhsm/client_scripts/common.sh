@@ -1,7 +1,10 @@
 # Shared helpers of the client documents. Secrets are read on the instance from Secrets Manager,
 # kept in shell variables only, and given to cloudhsm-cli through its environment
-# (CLOUDHSM_ROLE/CLOUDHSM_PIN) or its password prompt (stdin) — never in arguments, never echoed.
-# Never add `set -x` here.
+# (CLOUDHSM_ROLE/CLOUDHSM_PIN, for login) or its documented `--password` option (for the
+# password being set) — the CLI's only non-interactive forms: its prompt wants a terminal, which
+# SSM Run Command does not give. So a secret never appears in SSM command parameters, command
+# output or logs; it is visible only in the argv of a seconds-long process on this dedicated
+# admin client, to root and the ssm-agent user. Never echo a secret. Never add `set -x` here.
 set -euo pipefail
 set +x
 umask 077
@@ -36,7 +39,7 @@ except ValueError:
 sys.exit(0 if d.get("error_code") == 0 else 1)'
 }
 
-# Run cloudhsm-cli (stdin passes through for password prompts); print its answer and fail unless
+# Run cloudhsm-cli; print its answer and fail unless
 # error_code is 0. The answers never contain passwords.
 cli() {
   local out rc=0

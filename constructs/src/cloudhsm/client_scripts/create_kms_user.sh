@@ -26,10 +26,10 @@ if [[ -n "$current" && "$current" != *" full" ]]; then
   current=""
 fi
 if [[ -z "$current" ]]; then
-  printf '%s\n%s\n' "$kpw" "$kpw" | cli user create --username kmsuser --role crypto-user
+  cli user create --username kmsuser --role crypto-user --password "$kpw"
 else
   # Exists everywhere: make its password the one KMS will be given.
-  printf '%s\n%s\n' "$kpw" "$kpw" | cli user change-password --username kmsuser --role crypto-user
+  cli user change-password --username kmsuser --role crypto-user --password "$kpw"
 fi
 unset kpw CLOUDHSM_PIN
 

@@ -120,23 +120,25 @@ esac
             "#!/bin/bash\necho \"configure-cli $*\" >>\"{}/calls.log\"\n",
             dir.display()
         );
-        // cloudhsm-cli: records argv and whether a PIN was set; reads prompted passwords from stdin.
+        // cloudhsm-cli: records argv (the --password value masked) and whether a PIN was set; the
+        // password being set comes from --password (the prompt needs a terminal SSM does not give).
         let cli = format!(
             r#"#!/usr/bin/env python3
 import json, os, sys
 d = "{d}"
 argv = sys.argv[1:]
+shown = ["***" if i > 0 and argv[i - 1] == "--password" else a for i, a in enumerate(argv)]
 with open(d + "/calls.log", "a") as f:
-    f.write("cloudhsm-cli " + " ".join(argv) + " pin=" + ("set" if os.environ.get("CLOUDHSM_PIN") else "unset") + "\n")
+    f.write("cloudhsm-cli " + " ".join(shown) + " pin=" + ("set" if os.environ.get("CLOUDHSM_PIN") else "unset") + "\n")
 state = json.load(open(d + "/users.json"))
 fault = state.get("fault")
 def out(code, data):
     print(json.dumps({{"error_code": code, "data": data}}))
     sys.exit(0 if code == 0 else 1)
 def read_pw():
-    a = sys.stdin.readline().rstrip("\n"); b = sys.stdin.readline().rstrip("\n")
-    if not a or a != b: out(1, "Passwords do not match")
-    with open(d + "/stdin.log", "a") as f: f.write(a + "\n")
+    if "--password" not in argv: out(1, "no terminal to prompt for a password")
+    a = argv[argv.index("--password") + 1]
+    with open(d + "/password.log", "a") as f: f.write(a + "\n")
     return a
 cmd = " ".join(argv[:2])
 if fault == cmd: out(1, "injected failure")
@@ -258,7 +260,7 @@ fn kmsuser_params() -> Vec<(&'static str, &'static str)> {
 }
 
 #[test]
-fn activate_installs_the_anchor_and_types_the_password() {
+fn activate_installs_the_anchor_and_sets_the_password() {
     let b = Box_::new("activate", UNACTIVATED);
     let (ok, out) = b.run(ACTIVATE_CLUSTER, &activate_params());
     assert!(ok, "{out}");
@@ -268,8 +270,8 @@ fn activate_installs_the_anchor_and_types_the_password() {
         .contains("configure-cli --cluster-id cluster-igklspoyj5v"));
     assert!(b
         .file("calls.log")
-        .contains("cloudhsm-cli cluster activate pin=unset"));
-    assert_eq!(b.file("stdin.log"), format!("{ADMIN_PW}\n"));
+        .contains("cloudhsm-cli cluster activate --password *** pin=unset"));
+    assert_eq!(b.file("password.log"), format!("{ADMIN_PW}\n"));
     assert_eq!(b.users()["users"]["admin"]["role"], "admin");
     b.assert_no_leak(&out);
     // Running it again is a no-op.
@@ -295,11 +297,11 @@ fn kmsuser_is_created_with_its_own_password_and_verified() {
     let b = Box_::new("kmsuser", ACTIVATED);
     let (ok, out) = b.run(CREATE_KMS_USER, &kmsuser_params());
     assert!(ok, "{out}");
-    assert!(b
-        .file("calls.log")
-        .contains("cloudhsm-cli user create --username kmsuser --role crypto-user pin=set"));
+    assert!(b.file("calls.log").contains(
+        "cloudhsm-cli user create --username kmsuser --role crypto-user --password *** pin=set"
+    ));
     assert_eq!(
-        b.file("stdin.log"),
+        b.file("password.log"),
         format!("{KMS_PW}\n"),
         "kmsuser gets its own password, not the admin's"
     );
