@@ -119,11 +119,13 @@ class Toolbox:
 
 
 class CA:
-    """A throwaway root CA, as a customer would make with openssl."""
+    """A throwaway root CA, as a customer would make with openssl. ``name``: its common name
+    (tests that keep several CAs apart name each)."""
 
-    def __init__(self, key=None, basic_constraints: bool | None = True, self_signed: bool = True):
+    def __init__(self, key=None, basic_constraints: bool | None = True, self_signed: bool = True,
+                 name: str = "Customer Root CA"):
         self.key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Customer Root CA")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.timezone.utc)
         issuer_key = self.key
         issuer_name = name

@@ -17,7 +17,6 @@ backend, which takes seconds, and every test makes its own VPC and clusters anyw
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from conftest import REGION, Emulator
+from test_cloudhsm_support import CA
 
 KMSUSER_PASSWORD = "InitialKmsUser2026pw"
 ADMIN_PASSWORD = "AdminPassword2026"
@@ -46,56 +46,12 @@ FAST_DURATIONS = {
 }
 
 
-class CustomerCa:
-    """A self-signed RSA 2048 root that signs cluster CSRs (the customer's trust anchor)."""
-
-    def __init__(self, name: str):
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-
-        self._x509, self._hashes = x509, hashes
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
-        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
-        self._serialization = serialization
-
-    def sign(self, csr_pem: str) -> str:
-        x509 = self._x509
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.cert.subject)
-            .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .sign(self.key, self._hashes.SHA256())
-        )
-        return cert.public_bytes(self._serialization.Encoding.PEM).decode()
+_CAS: list[CA] = []
 
 
-_CAS: list[CustomerCa] = []
-
-
-def ca_for(index: int) -> CustomerCa:
+def ca_for(index: int) -> CA:
     while len(_CAS) <= index:
-        _CAS.append(CustomerCa(f"KMS key store test CA {len(_CAS)}"))
+        _CAS.append(CA(name=f"KMS key store test CA {len(_CAS)}"))
     return _CAS[index]
 
 

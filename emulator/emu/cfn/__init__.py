@@ -404,10 +404,11 @@ def install() -> None:
     _installed = True
     from moto.cloudformation.responses import CloudFormationResponse
 
-    from emu.cfn import custom, native, wait_condition
+    from emu.cfn import custom, iam_models, native, wait_condition
 
     custom.install()
     native.install()
+    iam_models.install()
     wait_condition.install()
     for name, handler in {
         "create_stack": create_stack, "update_stack": update_stack,

@@ -12,6 +12,10 @@ A failure stops new work, lets running operations finish, then rolls back like A
   UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS → UPDATE_ROLLBACK_COMPLETE. On success, old
   physical ids of replacements and removed resources are deleted in
   UPDATE_COMPLETE_CLEANUP_IN_PROGRESS.
+* delete (and the deletes of a rollback): a failed delete does not stop independent resources,
+  but everything the failed resource depends on is left in place, untouched, so a retried
+  DeleteStack (on DELETE_FAILED) can run its handler again — its ServiceToken function and
+  whatever that uses still exist.
 """
 
 from __future__ import annotations
@@ -278,13 +282,15 @@ def resolve_parameters(template: dict[str, Any], given: dict[str, Any],
 
 
 def run_graph(nodes: list[str], prerequisites: dict[str, set[str]],
-              action: Callable[[str], None], on_failure: Callable[[], None] | None = None
-              ) -> tuple[list[str], dict[str, str], list[str]]:
+              action: Callable[[str], None], on_failure: Callable[[], None] | None = None,
+              stop_on_failure: bool = True) -> tuple[list[str], dict[str, str], list[str]]:
     """Run ``action(node)`` once every prerequisite succeeded; independent nodes in parallel.
 
-    Returns (succeeded, failed{node: reason}, not_started). After the first failure no new node
-    starts and ``on_failure`` is called (the orchestrator cancels running operations with it,
-    like AWS's "Resource creation cancelled"); running ones finish.
+    Returns (succeeded, failed{node: reason}, not_started). A node whose prerequisite failed never
+    starts, and so neither does anything waiting for it (transitively). With ``stop_on_failure``
+    no new node starts at all after the first failure and ``on_failure`` is called (the
+    orchestrator cancels running operations with it, like AWS's "Resource creation
+    cancelled"); running ones finish.
     """
     done: list[str] = []
     failed: dict[str, str] = {}
@@ -313,7 +319,7 @@ def run_graph(nodes: list[str], prerequisites: dict[str, set[str]],
     pending = list(nodes)
     with condition:
         while True:
-            if not failed:
+            if not (failed and stop_on_failure):
                 for node in list(pending):
                     if prerequisites.get(node, set()) <= set(done):
                         pending.remove(node)
@@ -534,26 +540,11 @@ def _delete_all(stack: Stack, deps: dict[str, set[str]], rollback: bool = False)
 
 def run_graph_all(nodes: list[str], prerequisites: dict[str, set[str]],
                   action: Callable[[str], None]) -> tuple[list[str], dict[str, str], list[str]]:
-    """Like run_graph, but a failure does not stop independent nodes (used for deletes)."""
-    remaining = list(nodes)
-    all_done: list[str] = []
-    all_failed: dict[str, str] = {}
-    while remaining:
-        blocked = {n for n in remaining
-                   if prerequisites.get(n, set()) & set(all_failed)}
-        runnable = [n for n in remaining if n not in blocked]
-        if not runnable:
-            break
-        done, failed, not_started = run_graph(
-            runnable, {n: prerequisites.get(n, set()) & set(runnable) for n in runnable}, action)
-        all_done += done
-        all_failed.update(failed)
-        remaining = [n for n in remaining if n not in done and n not in failed]
-        if not failed:
-            remaining = [n for n in remaining if n in not_started or n in blocked]
-            if not not_started:
-                break
-    return all_done, all_failed, remaining
+    """Deletes: a failure does not stop independent nodes, but a node never runs while anything
+    it waits for failed or is still there (transitively). With ``reverse_map`` prerequisites this
+    is AWS's rule: a resource whose delete failed keeps everything it depends on, so a retried
+    delete can run its handler again."""
+    return run_graph(nodes, prerequisites, action, stop_on_failure=False)
 
 
 def run_delete(stack: Stack) -> None:
@@ -738,9 +729,13 @@ def _update(stack: Stack, body: str, template: dict[str, Any], inputs: dict[str,
     stack.resources = dict(old["resources"])
     stack.outputs = old["outputs"]
     stack.stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
-    for state, resource, properties in to_delete:
+    kept: set[str] = set()  # what a resource whose delete failed depends on stays, like AWS
+    for state, resource, properties in to_delete:  # dependents first (ordered by depth)
+        if state.logical_id in kept:
+            continue
         if not _safe_delete(stack, state, resource, properties, honour_retain=False):
             rollback_ok = False
+            kept |= _dependencies(state.logical_id, deps)
     stack.stack_event("UPDATE_ROLLBACK_COMPLETE" if rollback_ok else "UPDATE_ROLLBACK_FAILED")
 
 
@@ -775,6 +770,18 @@ def _safe_delete(stack: Stack, state: ResourceState, resource: Resource | None,
         return True
     except ResourceFailed:
         return False
+
+
+def _dependencies(node: str, deps: dict[str, set[str]]) -> set[str]:
+    """Everything ``node`` depends on, transitively."""
+    found: set[str] = set()
+    todo = list(deps.get(node, ()))
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo.extend(deps.get(current, ()))
+    return found
 
 
 def _depth(node: str, deps: dict[str, set[str]], seen: frozenset = frozenset()) -> int:

@@ -1,13 +1,12 @@
-"""CloudFormation properties moto's own models drop, which decide whether an admin instance works:
+"""``AWS::EC2::Instance`` properties moto's own CloudFormation model drops, which decide whether an
+admin instance works: ``SecurityGroupIds`` (and ``NetworkInterfaces[0].GroupSet``) — moto only
+reads ``SecurityGroups``, so the instance would sit in the VPC's default group and could never be
+admitted by the cluster security group — and the primary ``NetworkInterfaces`` entry's
+``SubnetId``.
 
-* ``AWS::EC2::Instance``: ``SecurityGroupIds`` (and ``NetworkInterfaces[0].GroupSet``) — moto
-  only reads ``SecurityGroups``, so the instance would sit in the VPC's default group and could
-  never be admitted by the cluster security group.
-* ``AWS::IAM::Role``: ``ManagedPolicyArns`` — moto ignores them, so a role with
-  ``AmazonSSMManagedInstanceCore`` would not let the SSM agent register.
-
-Both wrap moto's ``create_from_cloudformation_json`` and only add what is missing, so they are
-harmless if the CloudFormation package later models these types itself.
+It wraps moto's ``create_from_cloudformation_json`` and only adds what is missing, so it is
+harmless if the CloudFormation package later models these properties itself. (The instance role's
+``ManagedPolicyArns`` are handled with the other IAM patches in :mod:`emu.cfn.iam_models`.)
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ def _primary_subnet(properties: dict[str, Any]) -> str | None:
 def install() -> None:
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.instances import Instance
-    from moto.iam.models import Role, iam_backends
-    from moto.utilities.utils import get_partition
 
     if getattr(Instance, "_emu_cfn_patched", False):
         return
@@ -67,34 +64,4 @@ def install() -> None:
         return instance
 
     Instance.create_from_cloudformation_json = classmethod(create_instance)
-
-    original_role = Role.create_from_cloudformation_json.__func__
-
-    def create_role(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
-                    region_name: str, **kwargs: Any) -> Any:
-        role = original_role(cls, resource_name, cloudformation_json, account_id, region_name,
-                             **kwargs)
-        arns = (cloudformation_json.get("Properties") or {}).get("ManagedPolicyArns") or []
-        backend = iam_backends[account_id][get_partition(region_name)]
-        for arn in arns:
-            if arn not in role.managed_policies:
-                backend.attach_role_policy(arn, role.name)
-        return role
-
-    Role.create_from_cloudformation_json = classmethod(create_role)
-
-    original_delete_role = Role.delete_from_cloudformation_json.__func__
-
-    def delete_role(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
-                    region_name: str) -> None:
-        # CloudFormation detaches managed policies itself before DeleteRole; moto does not,
-        # so DeleteRole would fail with DeleteConflict.
-        backend = iam_backends[account_id][get_partition(region_name)]
-        for role in list(backend.roles.values()):
-            if role.name == resource_name:
-                for arn in list(role.managed_policies):
-                    backend.detach_role_policy(arn, role.name)
-        original_delete_role(cls, resource_name, cloudformation_json, account_id, region_name)
-
-    Role.delete_from_cloudformation_json = classmethod(delete_role)
     Instance._emu_cfn_patched = True
