@@ -14,6 +14,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub sfn: aws_sdk_sfn::Client,
+    pub pca: aws_sdk_acmpca::Client,
 }
 
 impl Clients {
@@ -25,6 +26,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(conf),
             ec2: aws_sdk_ec2::Client::new(conf),
             sfn: aws_sdk_sfn::Client::new(conf),
+            pca: aws_sdk_acmpca::Client::new(conf),
         }
     }
 }

@@ -329,10 +329,8 @@ async fn sign_csr(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             }
         }
         "AcmPrivateCa" => {
-            return Err(StepError::invalid(
-                "PkiMode AcmPrivateCa is not implemented yet in this release; use BuiltIn, or External \
-                 (issue the certificate from your ACM Private CA with the published CSR and update the stack)",
-            ))
+            let arn = p.str("AcmPcaArn")?;
+            crate::acm_pca::sign(&c.pca, &arn, &csr, &cl.id).await?
         }
         other => {
             return Err(StepError::invalid(format!(

@@ -2,6 +2,7 @@
 //! function's Handler (`_HANDLER`) names its group and the event's `Step` the step
 //! (docs/architecture.md, "One Lambda binary").
 
+pub mod acm_pca;
 pub mod bridge;
 pub mod call;
 pub mod clients;

@@ -733,3 +733,91 @@ async fn client_status_waits_until_the_instance_is_online_in_ssm() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn sign_csr_with_acm_private_ca_issues_once_and_takes_the_root_as_anchor() {
+    use aws_sdk_acmpca as pca;
+    let csr = crate::pki::tests::sample_csr();
+    let csr2 = csr.clone();
+    let describe = mock!(hsm::Client::describe_clusters).then_output(move || {
+        cluster(
+            CS::Uninitialized,
+            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)],
+            Some(&csr2),
+        )
+    });
+    // What the CA issues: a certificate for this CSR, and the CA's own (root) certificate.
+    let issued = crate::pki::sign_with_throwaway_ca(&csr, CLUSTER).unwrap();
+    const CA: &str = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555";
+    let ca = |kind: pca::types::CertificateAuthorityType| {
+        move || {
+            pca::operation::describe_certificate_authority::DescribeCertificateAuthorityOutput::builder()
+                .certificate_authority(
+                    pca::types::CertificateAuthority::builder()
+                        .arn(CA)
+                        .status(pca::types::CertificateAuthorityStatus::Active)
+                        .r#type(kind.clone())
+                        .certificate_authority_configuration(
+                            pca::types::CertificateAuthorityConfiguration::builder()
+                                .key_algorithm(pca::types::KeyAlgorithm::Rsa2048)
+                                .signing_algorithm(pca::types::SigningAlgorithm::Sha256Withrsa)
+                                .subject(pca::types::Asn1Subject::builder().common_name("Root").build())
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let root = mock!(pca::Client::describe_certificate_authority)
+        .then_output(ca(pca::types::CertificateAuthorityType::Root));
+    let csr3 = csr.clone();
+    let issue = mock!(pca::Client::issue_certificate)
+        .match_requests(move |r| {
+            r.certificate_authority_arn() == Some(CA)
+                && r.csr().map(|b| b.as_ref()) == Some(csr3.trim().as_bytes())
+                && r.idempotency_token().is_some_and(|t| t.len() <= 36)
+        })
+        .then_output(|| {
+            pca::operation::issue_certificate::IssueCertificateOutput::builder()
+                .certificate_arn(format!("{CA}/certificate/abc"))
+                .build()
+        });
+    let (cert, anchor) = (issued.signed_cert.clone(), issued.trust_anchor.clone());
+    let get = mock!(pca::Client::get_certificate).then_output(move || {
+        pca::operation::get_certificate::GetCertificateOutput::builder()
+            .certificate(cert.clone())
+            .certificate_chain(anchor.clone())
+            .build()
+    });
+    let c = clients(&[&describe, &root, &issue, &get]);
+    let p = payload(
+        "SignCsr",
+        json!({}),
+        json!({"Event": event(json!({"PkiMode": "AcmPrivateCa", "AcmPcaArn": CA}))}),
+    );
+    let out = crate::cluster::run(&c, "SignCsr", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(out["Pending"], false);
+    assert_eq!(out["SignedCert"], issued.signed_cert.as_str());
+    assert_eq!(
+        out["TrustAnchor"].as_str().unwrap().trim(),
+        issued.trust_anchor.trim()
+    );
+    assert_eq!(issue.num_calls(), 1);
+
+    // A subordinate CA cannot provide the trust anchor: refused before anything is issued.
+    let sub = mock!(pca::Client::describe_certificate_authority)
+        .then_output(ca(pca::types::CertificateAuthorityType::Subordinate));
+    let c = clients(&[&describe, &sub, &issue]);
+    let e = crate::cluster::run(&c, "SignCsr", Call::new(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StepError::InvalidInput(m) if m.contains("subordinate")),
+        "{e:?}"
+    );
+    assert_eq!(issue.num_calls(), 1);
+}

@@ -35,6 +35,7 @@ pub fn clients(rules: &[&Rule]) -> Clients {
         ssm: mocked!(aws_sdk_ssm, rules),
         ec2: mocked!(aws_sdk_ec2, rules),
         sfn: mocked!(aws_sdk_sfn, rules),
+        pca: mocked!(aws_sdk_acmpca, rules),
     }
 }
 
