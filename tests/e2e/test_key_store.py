@@ -77,8 +77,6 @@ def test_update_below_two_hsms_in_two_azs_refused(ks, change):
     assert _store(emu, ks["created"].outputs["KeyStoreId"])["ConnectionState"] == "CONNECTED"
 
 
-@pytest.mark.xfail(strict=False, reason="open: BLOCKERS.md B6 (after the refused delete the "
-                   "emulator removes the key store's functions, so the retried delete cannot run)")
 def test_delete_with_kms_keys_fails_then_succeeds_without(ks):
     """With a KMS key in the store the delete must not lose it: it fails naming the key. After
     the key is deleted (pending deletion, then gone) the delete succeeds and nothing bills."""
