@@ -160,3 +160,53 @@ fn literal_inputs_are_checked_too() {
         ]
     );
 }
+
+#[test]
+fn external_pki_needs_both_pems_or_neither() {
+    let external = |cert: &str, anchor: &str| {
+        let (cert, anchor) = (cert.to_string(), anchor.to_string());
+        synth_errors(ParameterDefaults::default(), move |p| {
+            p.pki = Pki::External {
+                signed_certificate: cert.as_str().into(),
+                trust_anchor: anchor.as_str().into(),
+            };
+        })
+    };
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        external(pem, ""),
+        ["[Test/Hsm] External PKI: give both the signed certificate and the trust anchor (PEM) to finish initialization, or neither for the first deploy (which publishes the CSR in the ClusterCsr attribute)"]
+    );
+    assert_eq!(external("", pem).len(), 1);
+    // Phase 1 (neither) and phase 2 (both) are valid.
+    assert_eq!(external("", ""), Vec::<String>::new());
+    assert_eq!(external(pem, pem), Vec::<String>::new());
+}
+
+#[test]
+fn parameter_driven_pki_synthesizes() {
+    let mut stack = Stack::new("Params");
+    let params = StackParameters::declare(&mut stack, &ParameterDefaults::default());
+    let mut props = CloudHsmDeploymentProps::new(params.inputs(), placeholder_code("p"));
+    props.pki = params.pki();
+    let Pki::FromParameters(pp) = &props.pki else {
+        panic!("StackParameters::pki is the parameter-driven choice");
+    };
+    assert_eq!(pp.acm_pca_arn_given.name(), "AcmPcaArnGiven");
+    let mut root = stack.root();
+    let d = CloudHsmDeployment::new(&mut root, "Hsm", props);
+    add_standard_outputs(&mut root, &d);
+    let mut app = App::new();
+    app.add_stack(stack);
+    let out = app.synth().unwrap_or_else(|e| panic!("{e}"));
+    let t = &out.stacks[0].template;
+    for name in [
+        "PkiMode",
+        "AcmPcaArn",
+        "ExternalSignedCertificate",
+        "ExternalTrustAnchor",
+    ] {
+        assert!(PARAMETER_NAMES.contains(&name), "{name}");
+        assert!(t["Parameters"].get(name).is_some(), "{name}");
+    }
+}

@@ -7,7 +7,9 @@
 //!
 //! `dev` and `production` expose the standard parameters (`VpcId`, `SubnetIds`, `HsmsPerSubnet`,
 //! `ClientSubnetId`, `EnableKeyStore`, `HsmType`, `ClusterMode`, `BackupRetentionDays`,
-//! `ClientInstanceType`) and outputs; only their defaults and props differ.
+//! `ClientInstanceType`, and the PKI choice `PkiMode`, `AcmPcaArn`, `ExternalSignedCertificate`,
+//! `ExternalTrustAnchor`) and outputs; only their defaults and props differ. `embedded` keeps the
+//! construct's synth-time PKI choice (built in).
 
 use constructs::cfn::resources::{Policy, Role, SecurityGroup, SecurityGroupRule, Tag};
 use constructs::cfn::{Expr, Parameter, ParameterType, Value};
@@ -89,6 +91,8 @@ fn standard_stack(
     let params = StackParameters::declare(&mut stack, defaults);
     let mut props = CloudHsmDeploymentProps::new(params.inputs(), opts.code.clone());
     props.architecture = opts.architecture;
+    // The PKI is chosen at deploy with the PKI parameters.
+    props.pki = params.pki();
     tune(&mut props);
     let mut root = stack.root();
     let hsm = CloudHsmDeployment::new(&mut root, "Hsm", props);

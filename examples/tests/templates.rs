@@ -89,7 +89,11 @@ fn parameters_and_outputs_have_exact_names() {
                 "HsmType",
                 "ClusterMode",
                 "BackupRetentionDays",
-                "ClientInstanceType"
+                "ClientInstanceType",
+                "PkiMode",
+                "AcmPcaArn",
+                "ExternalSignedCertificate",
+                "ExternalTrustAnchor"
             ]
         );
         assert_eq!(
@@ -123,8 +127,14 @@ fn parameters_and_outputs_have_exact_names() {
                 "AdminPasswordSecretArn",
                 "TrustAnchorSecretArn",
                 "ClientInstanceId",
+                "ClusterCsr",
                 "KeyStoreId"
             ]
+        );
+        let (init_id, _) = one_of_type(&t, "Custom::ClusterInitialization");
+        assert_eq!(
+            t["Outputs"]["ClusterCsr"]["Value"],
+            json!({"Fn::GetAtt": [init_id, "ClusterCsr"]})
         );
         assert_eq!(t["Outputs"]["KeyStoreId"]["Condition"], "KeyStoreEnabled");
         assert_eq!(
@@ -195,7 +205,13 @@ fn cluster_properties_and_order() {
     let (_, ks) = one_of_type(&t, "Custom::KeyStore");
     let (ingress_id, _) = one_of_type(&t, "AWS::EC2::SecurityGroupIngress");
     assert_eq!(init["DependsOn"], json!([ingress_id]));
-    assert_eq!(fleet["DependsOn"], json!([init_id]));
+    // The fleet follows the initialization through the GetAtt of its state (the order, and a
+    // re-run when an External-PKI initialization finishes), not a DependsOn.
+    assert_eq!(fleet.get("DependsOn"), None);
+    assert_eq!(
+        fleet["Properties"]["ClusterState"],
+        json!({"Fn::GetAtt": [init_id, "ClusterState"]})
+    );
     assert_eq!(ks["DependsOn"], json!([fleet_id]));
     assert_eq!(ks["Condition"], "KeyStoreEnabled");
     for cr in [init, fleet, ks] {
@@ -231,10 +247,13 @@ fn cluster_properties_and_order() {
             "AdminPasswordSecretArn",
             "TrustAnchorSecretArn",
             "ActivateDocument",
-            "PkiMode"
+            "PkiMode",
+            "AcmPcaArn",
+            "ExternalSignedCertificate",
+            "ExternalTrustAnchor"
         ]
     );
-    assert_eq!(init["Properties"]["PkiMode"], "BuiltIn");
+    assert_eq!(init["Properties"]["PkiMode"], json!({"Ref": "PkiMode"}));
     let fleet_props: Vec<&str> = fleet["Properties"]
         .as_object()
         .unwrap()
@@ -252,7 +271,8 @@ fn cluster_properties_and_order() {
             "HsmsPerSubnet",
             "ClientInstanceId",
             "RefreshDocument",
-            "KeyStoreEnabled"
+            "KeyStoreEnabled",
+            "ClusterState"
         ]
     );
     assert_eq!(
@@ -567,4 +587,173 @@ fn function_roles_are_least_privilege() {
         .iter()
         .filter(|a| !a.starts_with("logs:"))
         .any(|a| a.contains("Create") || a.contains("Delete")));
+}
+
+/// The acm-pca statement of the cluster function's role, if any (plain or under Fn::If).
+fn acm_pca_statement(t: &Value) -> Option<Value> {
+    let (_, role) = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("HsmFunctionsClusterRole"))
+        .unwrap();
+    role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.to_string().contains("acm-pca:"))
+        .cloned()
+}
+
+#[test]
+fn pki_is_chosen_by_parameters_with_rules() {
+    for app in ["dev", "production"] {
+        let t = synth(app);
+        let p = &t["Parameters"];
+        assert_eq!(
+            p["PkiMode"],
+            json!({"Type": "String", "Description": p["PkiMode"]["Description"], "Default": "BuiltIn",
+                   "AllowedValues": ["BuiltIn", "AcmPrivateCa", "External"]})
+        );
+        assert_eq!(p["AcmPcaArn"]["Default"], "");
+        for name in ["ExternalSignedCertificate", "ExternalTrustAnchor"] {
+            assert_eq!(p[name]["Type"], "String");
+            assert_eq!(p[name]["Default"], "");
+            assert!(p[name]["Description"].as_str().unwrap().contains("PEM"));
+            // Certificates are public: not masked.
+            assert_eq!(p[name].get("NoEcho"), None);
+        }
+        assert_eq!(
+            t["Conditions"]["AcmPcaArnGiven"],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AcmPcaArn"}, ""]}]})
+        );
+        let given = |n: &str| json!({"Fn::Not": [{"Fn::Equals": [{"Ref": n}, ""]}]});
+        let mode = |m: &str| json!({"Fn::Equals": [{"Ref": "PkiMode"}, m]});
+        let r = &t["Rules"];
+        assert_eq!(
+            r["AcmPrivateCaNeedsArn"]["RuleCondition"],
+            mode("AcmPrivateCa")
+        );
+        assert_eq!(
+            r["AcmPrivateCaNeedsArn"]["Assertions"][0]["Assert"],
+            given("AcmPcaArn")
+        );
+        assert_eq!(
+            r["AcmPcaArnNeedsAcmPrivateCa"]["RuleCondition"],
+            given("AcmPcaArn")
+        );
+        assert_eq!(
+            r["AcmPcaArnNeedsAcmPrivateCa"]["Assertions"][0]["Assert"],
+            mode("AcmPrivateCa")
+        );
+        let ext = &r["ExternalCertificatesNeedExternalMode"];
+        assert_eq!(
+            ext["RuleCondition"],
+            json!({"Fn::Or": [given("ExternalSignedCertificate"), given("ExternalTrustAnchor")]})
+        );
+        assert_eq!(ext["Assertions"][0]["Assert"], mode("External"));
+        assert_eq!(
+            ext["Assertions"][1]["Assert"],
+            json!({"Fn::And": [given("ExternalSignedCertificate"), given("ExternalTrustAnchor")]})
+        );
+        for rule in [
+            "AcmPrivateCaNeedsArn",
+            "AcmPcaArnNeedsAcmPrivateCa",
+            "ExternalCertificatesNeedExternalMode",
+        ] {
+            for a in r[rule]["Assertions"].as_array().unwrap() {
+                let d = a["AssertDescription"].as_str().unwrap();
+                assert!(
+                    d.contains("PkiMode") || d.contains("give both"),
+                    "{rule}: {d}"
+                );
+            }
+        }
+
+        // Wired into the initialization, and the acm-pca grant exists only with an ARN, on it.
+        let (_, init) = one_of_type(&t, "Custom::ClusterInitialization");
+        for name in [
+            "PkiMode",
+            "AcmPcaArn",
+            "ExternalSignedCertificate",
+            "ExternalTrustAnchor",
+        ] {
+            assert_eq!(
+                init["Properties"][name],
+                json!({"Ref": name}),
+                "{app}: {name}"
+            );
+        }
+        assert_eq!(
+            acm_pca_statement(&t).unwrap(),
+            json!({"Fn::If": ["AcmPcaArnGiven", {
+                "Effect": "Allow",
+                "Action": ["acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"],
+                "Resource": {"Ref": "AcmPcaArn"}
+            }, {"Ref": "AWS::NoValue"}]})
+        );
+    }
+}
+
+#[test]
+fn acm_pca_arn_pattern_accepts_empty_and_ca_arns_only() {
+    let t = synth("dev");
+    let pattern = t["Parameters"]["AcmPcaArn"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    assert_eq!(pattern, constructs::cloudhsm::ACM_PCA_ARN_PATTERN);
+    // Checked with Python's re.fullmatch (what the local emulator applies; CloudFormation's
+    // Java regex agrees on this pattern's constructs).
+    let check = |value: &str| -> bool {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import re,sys; print(bool(re.fullmatch(sys.argv[1], sys.argv[2])))",
+                pattern,
+                value,
+            ])
+            .output()
+            .expect("python3 is needed to check the AllowedPattern");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim() == "True"
+    };
+    let id = "11111111-2222-3333-4444-555555555555";
+    for ok in [
+        String::new(),
+        format!("arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/{id}"),
+        format!("arn:aws-us-gov:acm-pca:us-gov-west-1:123456789012:certificate-authority/{id}"),
+        format!("arn:aws-cn:acm-pca:cn-north-1:123456789012:certificate-authority/{id}"),
+    ] {
+        assert!(check(&ok), "{ok:?} should be accepted");
+    }
+    for bad in [
+        " ".to_string(),
+        "arn:aws:s3:::bucket".to_string(),
+        format!("arn:aws:acm:us-east-1:123456789012:certificate/{id}"),
+        format!("arn:aws:acm-pca:us-east-1:1234:certificate-authority/{id}"),
+        format!(
+            "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/{id}/certificate/abc"
+        ),
+        format!("xarn:aws:acm-pca:us-east-1:123456789012:certificate-authority/{id}"),
+    ] {
+        assert!(!check(&bad), "{bad:?} should be rejected");
+    }
+}
+
+#[test]
+fn embedded_keeps_the_static_built_in_pki() {
+    let t = synth("embedded");
+    let params = t["Parameters"].as_object().unwrap();
+    for name in [
+        "PkiMode",
+        "AcmPcaArn",
+        "ExternalSignedCertificate",
+        "ExternalTrustAnchor",
+    ] {
+        assert!(!params.contains_key(name), "{name}");
+    }
+    let (_, init) = one_of_type(&t, "Custom::ClusterInitialization");
+    assert_eq!(init["Properties"]["PkiMode"], "BuiltIn");
+    assert_eq!(init["Properties"].get("AcmPcaArn"), None);
+    assert_eq!(acm_pca_statement(&t), None);
 }

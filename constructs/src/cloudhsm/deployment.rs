@@ -73,6 +73,10 @@ impl CloudHsmDeployment {
     pub fn client_security_group_id(&self) -> Value<String> {
         self.client_security_group.get_att("GroupId")
     }
+    /// The CSR (PEM) an External-PKI initialization waits to have signed; empty otherwise.
+    pub fn cluster_csr(&self) -> Value<String> {
+        self.initialization.get_att("ClusterCsr")
+    }
     /// The key store id and the condition it exists under (None when disabled).
     pub fn key_store_id(&self) -> Option<(Value<String>, Option<ConditionHandle>)> {
         self.key_store
@@ -596,15 +600,26 @@ impl CloudHsmDeployment {
             Statement::allow(&["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"])
                 .on_any_resource("ec2:Describe* actions have no resource-level permissions"),
         ];
-        if let Pki::AcmPrivateCa { arn } = &p.pki {
-            cluster_statements.push(
-                Statement::allow(&[
-                    "acm-pca:IssueCertificate",
-                    "acm-pca:GetCertificate",
-                    "acm-pca:GetCertificateAuthorityCertificate",
-                ])
-                .on(arn.clone()),
-            );
+        // Statements that exist only when a condition holds (rendered as Fn::If … AWS::NoValue).
+        let mut conditional_statements: IndexMap<&str, Vec<(ConditionHandle, Statement)>> =
+            IndexMap::new();
+        // IssueCertificate and GetCertificate are authorized on the CA (certificates are its
+        // sub-resources), GetCertificateAuthorityCertificate too.
+        let acm_pca = |arn: &Value<String>| {
+            Statement::allow(&[
+                "acm-pca:IssueCertificate",
+                "acm-pca:GetCertificate",
+                "acm-pca:GetCertificateAuthorityCertificate",
+            ])
+            .on(arn.clone())
+        };
+        match &p.pki {
+            Pki::AcmPrivateCa { arn } => cluster_statements.push(acm_pca(arn)),
+            Pki::FromParameters(pp) => conditional_statements
+                .entry("cluster")
+                .or_default()
+                .push((pp.acm_pca_arn_given.clone(), acm_pca(&pp.acm_pca_arn))),
+            Pki::BuiltIn | Pki::External { .. } => {}
         }
         let mut keystore_statements = vec![
             Statement::allow(&[
@@ -670,8 +685,15 @@ impl CloudHsmDeployment {
         role_statements.insert("respond", vec![]);
         for (group, mut statements) in role_statements {
             statements.insert(0, iam::grant_log_write(&[fn_logs[group].get_att("Arn")]));
+            let conditional = conditional_statements
+                .shift_remove(group)
+                .unwrap_or_default();
             let doc = PolicyDocument::new(statements);
-            for problem in doc.problems() {
+            let problems = doc
+                .problems()
+                .into_iter()
+                .chain(conditional.iter().flat_map(|(_, s)| s.problems()));
+            for problem in problems.collect::<Vec<_>>() {
                 me.error(format!("IAM policy of the `{group}` function: {problem}"));
             }
             let role = &fn_roles[group];
@@ -682,7 +704,7 @@ impl CloudHsmDeployment {
                 description: Some(format!("CloudHSM deployment: `{group}` function").into()),
                 policies: Some(vec![InlinePolicy {
                     policy_name: Some("Steps".into()),
-                    policy_document: Some(doc.to_expr()),
+                    policy_document: Some(with_conditional_statements(doc.to_expr(), &conditional)),
                 }]),
                 tags: Some(stack_tags()),
                 ..Default::default()
@@ -705,6 +727,16 @@ impl CloudHsmDeployment {
         match &p.pki {
             Pki::BuiltIn => {}
             Pki::AcmPrivateCa { arn } => init = init.property("AcmPcaArn", arn.clone()),
+            // All four, empty when not given (the handler treats "" as absent).
+            Pki::FromParameters(pp) => {
+                init = init
+                    .property("AcmPcaArn", pp.acm_pca_arn.clone())
+                    .property(
+                        "ExternalSignedCertificate",
+                        pp.external_signed_certificate.clone(),
+                    )
+                    .property("ExternalTrustAnchor", pp.external_trust_anchor.clone())
+            }
             Pki::External {
                 signed_certificate,
                 trust_anchor,
@@ -728,9 +760,13 @@ impl CloudHsmDeployment {
                 .property("HsmsPerSubnet", inputs.hsms_per_subnet.clone())
                 .property("ClientInstanceId", instance.reference())
                 .property("RefreshDocument", refresh_doc.reference())
-                .property("KeyStoreEnabled", key_store_flag.clone()),
+                .property("KeyStoreEnabled", key_store_flag.clone())
+                // Changes (UNINITIALIZED → ACTIVE) when an External-PKI initialization finishes,
+                // so the fleet runs again and adds the HSMs it deferred (more than one HSM can only
+                // be created in an ACTIVE cluster).
+                .property("ClusterState", initialization.get_att("ClusterState")),
         );
-        me.add_dependency(&hsm_fleet, &initialization);
+        // The fleet follows the initialization through its `ClusterState` GetAtt (no DependsOn).
 
         let key_store = if key_store_on {
             let name = p
@@ -794,6 +830,19 @@ impl CloudHsmDeployment {
             key_store_condition,
         }
     }
+}
+
+/// Appends `Fn::If [condition, statement, AWS::NoValue]` to a rendered policy's `Statement` list.
+fn with_conditional_statements(doc: Expr, conditional: &[(ConditionHandle, Statement)]) -> Expr {
+    let Expr::Object(mut m) = doc else {
+        return doc;
+    };
+    if let Some(Expr::List(list)) = m.get_mut("Statement") {
+        for (c, s) in conditional {
+            list.push(Expr::if_(c.name(), s.to_expr(), Expr::NoValue));
+        }
+    }
+    Expr::Object(m)
 }
 
 fn group_id(group: &str) -> String {
@@ -1006,6 +1055,19 @@ fn validate_props(scope: &mut Scope<'_>, p: &CloudHsmDeploymentProps) {
                 || !a.contains(":certificate-authority/")
             {
                 scope.error(format!("AcmPrivateCa arn `{a}` is not an ACM Private CA ARN (arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id>)"));
+            }
+        }
+    }
+    if let Pki::External {
+        signed_certificate,
+        trust_anchor,
+    } = &p.pki
+    {
+        let text =
+            |v: &Value<String>| known(scope, v.expr()).and_then(|j| j.as_str().map(str::to_string));
+        if let (Some(c), Some(a)) = (text(signed_certificate), text(trust_anchor)) {
+            if c.is_empty() != a.is_empty() {
+                scope.error("External PKI: give both the signed certificate and the trust anchor (PEM) to finish initialization, or neither for the first deploy (which publishes the CSR in the ClusterCsr attribute)");
             }
         }
     }

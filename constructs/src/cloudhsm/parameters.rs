@@ -50,12 +50,18 @@ pub struct StackParameters {
     pub cluster_mode: ParamHandle<String>,
     pub backup_retention_days: ParamHandle<i64>,
     pub client_instance_type: ParamHandle<String>,
+    pub pki_mode: ParamHandle<String>,
+    pub acm_pca_arn: ParamHandle<String>,
+    pub external_signed_certificate: ParamHandle<String>,
+    pub external_trust_anchor: ParamHandle<String>,
     /// `KeyStoreEnabled`: `EnableKeyStore` is `true`.
     pub key_store_enabled: ConditionHandle,
+    /// `AcmPcaArnGiven`: `AcmPcaArn` is not empty.
+    pub acm_pca_arn_given: ConditionHandle,
 }
 
 /// Parameter names, exactly as the stack exposes them.
-pub const PARAMETER_NAMES: [&str; 9] = [
+pub const PARAMETER_NAMES: [&str; 13] = [
     "VpcId",
     "SubnetIds",
     "HsmsPerSubnet",
@@ -65,11 +71,16 @@ pub const PARAMETER_NAMES: [&str; 9] = [
     "ClusterMode",
     "BackupRetentionDays",
     "ClientInstanceType",
+    "PkiMode",
+    "AcmPcaArn",
+    "ExternalSignedCertificate",
+    "ExternalTrustAnchor",
 ];
 
 impl StackParameters {
     /// Declares the parameters at the stack root (so their logical ids are exactly the names),
-    /// the `KeyStoreEnabled` condition, console parameter groups and deploy-time rules.
+    /// the `KeyStoreEnabled` and `AcmPcaArnGiven` conditions, console parameter groups and
+    /// deploy-time rules. The PKI parameters take effect only with `props.pki = params.pki()`.
     pub fn declare(stack: &mut Stack, d: &ParameterDefaults) -> StackParameters {
         let mut root = stack.root();
         let with_default = |p: Parameter, v: &Option<String>| match v {
@@ -146,10 +157,42 @@ impl StackParameters {
                 .allowed_pattern("^[a-z][a-z0-9-]*\\.[a-z0-9]+$")
                 .constraint_description("an EC2 instance type such as t3.micro"),
         );
+        // PKI: fixed defaults (BuiltIn, nothing given); certificates are public, so no NoEcho.
+        let pki_mode = root.parameter(
+            "PkiMode",
+            Parameter::new(ParameterType::String)
+                .description("Who signs the cluster certificate at initialization: BuiltIn (a throwaway CA in the workflow), AcmPrivateCa (give AcmPcaArn) or External (your own PKI: the first deploy publishes the CSR in the ClusterCsr output; an update with ExternalSignedCertificate and ExternalTrustAnchor finishes).")
+                .default("BuiltIn")
+                .allowed_values(["BuiltIn", "AcmPrivateCa", "External"]),
+        );
+        let acm_pca_arn = root.parameter(
+            "AcmPcaArn",
+            Parameter::new(ParameterType::String)
+                .description("PkiMode=AcmPrivateCa: ARN of the ACM Private CA that issues the cluster certificate; empty otherwise.")
+                .default("")
+                .allowed_pattern(ACM_PCA_ARN_PATTERN)
+                .constraint_description("empty, or an ACM Private CA ARN such as arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"),
+        );
+        let external_signed_certificate = root.parameter(
+            "ExternalSignedCertificate",
+            Parameter::new(ParameterType::String)
+                .description("PkiMode=External: the cluster certificate (PEM) your CA issued for the ClusterCsr output. Empty on the first deploy; give it together with ExternalTrustAnchor to finish initialization.")
+                .default(""),
+        );
+        let external_trust_anchor = root.parameter(
+            "ExternalTrustAnchor",
+            Parameter::new(ParameterType::String)
+                .description("PkiMode=External: the certificate (PEM) of the CA that signed ExternalSignedCertificate, the cluster's trust anchor. Empty on the first deploy.")
+                .default(""),
+        );
         let key_store_enabled = root.condition(
             "KeyStoreEnabled",
             Expr::equals(enable_key_store.value().into_expr(), Expr::str("true")),
         );
+        let given =
+            |p: &ParamHandle<String>| Expr::not(Expr::equals(p.value().into_expr(), Expr::str("")));
+        let mode_is = |m: &str| Expr::equals(pki_mode.value().into_expr(), Expr::str(m));
+        let acm_pca_arn_given = root.condition("AcmPcaArnGiven", given(&acm_pca_arn));
 
         // Checked by CloudFormation before any resource is touched.
         root.rule(
@@ -175,13 +218,56 @@ impl StackParameters {
                 )],
             },
         );
+        root.rule(
+            "AcmPrivateCaNeedsArn",
+            Rule {
+                condition: Some(mode_is("AcmPrivateCa")),
+                assertions: vec![(
+                    given(&acm_pca_arn),
+                    "PkiMode=AcmPrivateCa needs AcmPcaArn: give the ARN of your ACM Private CA (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)".into(),
+                )],
+            },
+        );
+        root.rule(
+            "AcmPcaArnNeedsAcmPrivateCa",
+            Rule {
+                condition: Some(given(&acm_pca_arn)),
+                assertions: vec![(
+                    mode_is("AcmPrivateCa"),
+                    "AcmPcaArn is set but PkiMode is not AcmPrivateCa: set PkiMode=AcmPrivateCa, or clear AcmPcaArn".into(),
+                )],
+            },
+        );
+        root.rule(
+            "ExternalCertificatesNeedExternalMode",
+            Rule {
+                condition: Some(Expr::or([
+                    given(&external_signed_certificate),
+                    given(&external_trust_anchor),
+                ])),
+                assertions: vec![
+                    (
+                        mode_is("External"),
+                        "ExternalSignedCertificate or ExternalTrustAnchor is set but PkiMode is not External: set PkiMode=External, or clear both".into(),
+                    ),
+                    (
+                        Expr::and([
+                            given(&external_signed_certificate),
+                            given(&external_trust_anchor),
+                        ]),
+                        "give both ExternalSignedCertificate and ExternalTrustAnchor (PEM) to finish an External initialization, or neither (the first deploy publishes the CSR in the ClusterCsr output)".into(),
+                    ),
+                ],
+            },
+        );
         stack.set_metadata(
             "AWS::CloudFormation::Interface",
             json!({
                 "ParameterGroups": [
                     {"Label": {"default": "Network"}, "Parameters": ["VpcId", "SubnetIds", "ClientSubnetId"]},
                     {"Label": {"default": "Cluster"}, "Parameters": ["HsmsPerSubnet", "HsmType", "ClusterMode", "BackupRetentionDays"]},
-                    {"Label": {"default": "Client and key store"}, "Parameters": ["ClientInstanceType", "EnableKeyStore"]}
+                    {"Label": {"default": "Client and key store"}, "Parameters": ["ClientInstanceType", "EnableKeyStore"]},
+                    {"Label": {"default": "Cluster certificate (PKI)"}, "Parameters": ["PkiMode", "AcmPcaArn", "ExternalSignedCertificate", "ExternalTrustAnchor"]}
                 ]
             }),
         );
@@ -195,8 +281,25 @@ impl StackParameters {
             cluster_mode,
             backup_retention_days,
             client_instance_type,
+            pki_mode,
+            acm_pca_arn,
+            external_signed_certificate,
+            external_trust_anchor,
             key_store_enabled,
+            acm_pca_arn_given,
         }
+    }
+
+    /// The PKI choice made at deploy with `PkiMode`, `AcmPcaArn`, `ExternalSignedCertificate`
+    /// and `ExternalTrustAnchor` (for [`CloudHsmDeploymentProps::pki`]).
+    pub fn pki(&self) -> Pki {
+        Pki::FromParameters(Box::new(PkiParameters {
+            mode: self.pki_mode.value(),
+            acm_pca_arn: self.acm_pca_arn.value(),
+            external_signed_certificate: self.external_signed_certificate.value(),
+            external_trust_anchor: self.external_trust_anchor.value(),
+            acm_pca_arn_given: self.acm_pca_arn_given.clone(),
+        }))
     }
 
     /// The deployment's inputs, all reading these parameters.
@@ -219,7 +322,8 @@ impl StackParameters {
 }
 
 /// Outputs with their exact names: `ClusterId`, `ClusterSecurityGroupId`, `AdminPasswordSecretArn`,
-/// `TrustAnchorSecretArn`, `ClientInstanceId`, and `KeyStoreId` when the key store may exist.
+/// `TrustAnchorSecretArn`, `ClientInstanceId`, `ClusterCsr`, and `KeyStoreId` when the key store
+/// may exist.
 pub fn add_standard_outputs(root: &mut Scope<'_>, d: &super::CloudHsmDeployment) {
     root.output("ClusterId", d.cluster_id(), "CloudHSM cluster id", None);
     root.output(
@@ -244,6 +348,12 @@ pub fn add_standard_outputs(root: &mut Scope<'_>, d: &super::CloudHsmDeployment)
         "ClientInstanceId",
         d.client_instance_id(),
         "EC2 instance that administers the cluster",
+        None,
+    );
+    root.output(
+        "ClusterCsr",
+        d.cluster_csr(),
+        "External PKI: the cluster's CSR (PEM) to sign while initialization waits for the certificate; empty once initialized",
         None,
     );
     if let Some((id, cond)) = d.key_store_id() {

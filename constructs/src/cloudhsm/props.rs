@@ -34,6 +34,11 @@ pub enum KeyStore {
 }
 
 /// How the cluster certificate is signed during initialization.
+///
+/// The first three variants fix the choice at synth (for embedders); [`Pki::FromParameters`]
+/// leaves it to the stack parameters `PkiMode`, `AcmPcaArn`, `ExternalSignedCertificate` and
+/// `ExternalTrustAnchor` at deploy (what the `dev` and `production` apps use; build it with
+/// [`super::StackParameters::pki`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Pki {
     /// A throwaway CA created in the workflow; its private key never leaves the Lambda's memory.
@@ -47,14 +52,36 @@ pub enum Pki {
         signed_certificate: Value<String>,
         trust_anchor: Value<String>,
     },
+    /// Decided at deploy by stack parameters (any of the three modes above).
+    FromParameters(Box<PkiParameters>),
+}
+
+/// The deploy-time PKI choice: values (normally `Ref`s of the PKI stack parameters) and the
+/// condition that holds when an ACM Private CA ARN is given. Empty strings mean "not given" (the
+/// handler treats an empty property as absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PkiParameters {
+    /// `BuiltIn`, `AcmPrivateCa` or `External`.
+    pub mode: Value<String>,
+    /// The CA ARN, or "".
+    pub acm_pca_arn: Value<String>,
+    /// PEM, or "" (External phase 1).
+    pub external_signed_certificate: Value<String>,
+    /// PEM, or "" (External phase 1).
+    pub external_trust_anchor: Value<String>,
+    /// Holds when `acm_pca_arn` is not empty: the function role gets the `acm-pca:` statement
+    /// on that ARN only then.
+    pub acm_pca_arn_given: ConditionHandle,
 }
 
 impl Pki {
-    pub fn mode(&self) -> &'static str {
+    /// The `PkiMode` property: a literal for a synth-time choice, else the parameter's value.
+    pub fn mode(&self) -> Value<String> {
         match self {
-            Pki::BuiltIn => "BuiltIn",
-            Pki::AcmPrivateCa { .. } => "AcmPrivateCa",
-            Pki::External { .. } => "External",
+            Pki::BuiltIn => "BuiltIn".into(),
+            Pki::AcmPrivateCa { .. } => "AcmPrivateCa".into(),
+            Pki::External { .. } => "External".into(),
+            Pki::FromParameters(p) => p.mode.clone(),
         }
     }
 }
@@ -116,6 +143,10 @@ pub const DEFAULT_CLIENT_INSTANCE_TYPE: &str = "t3.micro";
 /// Public SSM parameter with the latest Amazon Linux 2023 AMI (x86_64).
 pub const AL2023_AMI_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// `AllowedPattern` of the `AcmPcaArn` parameter: empty, or an ACM Private CA
+/// certificate-authority ARN in any partition.
+pub const ACM_PCA_ARN_PATTERN: &str =
+    "^(|arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/[0-9a-f-]+)$";
 /// Retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,

@@ -32,7 +32,18 @@ pub fn identity_statements(t: &Value) -> Vec<(&String, &Value)> {
         };
         for d in docs {
             for s in d["Statement"].as_array().into_iter().flatten() {
-                out.push((id, s));
+                // A conditional statement (`Fn::If [cond, statement, AWS::NoValue]`): check
+                // every branch that is a statement.
+                match s["Fn::If"].as_array() {
+                    Some(branches) => out.extend(
+                        branches
+                            .iter()
+                            .skip(1)
+                            .filter(|b| b.get("Effect").is_some())
+                            .map(|b| (id, b)),
+                    ),
+                    None => out.push((id, s)),
+                }
             }
         }
     }

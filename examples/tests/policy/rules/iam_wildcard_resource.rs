@@ -57,3 +57,13 @@ fn flags_scopable_action_on_star() {
         {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "ec2:DescribeVpcs"], "Resource": "*"}]}}]}}}});
     assert_eq!(check(&t), ["R: `secretsmanager:GetSecretValue` on Resource \"*\"; scope it to the resources it needs"]);
 }
+
+#[test]
+fn flags_scopable_action_on_star_in_a_conditional_statement() {
+    let t = json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
+        {"Fn::If": ["C", {"Effect": "Allow", "Action": "acm-pca:IssueCertificate", "Resource": "*"}, {"Ref": "AWS::NoValue"}]}]}}]}}}});
+    assert_eq!(
+        check(&t),
+        ["R: `acm-pca:IssueCertificate` on Resource \"*\"; scope it to the resources it needs"]
+    );
+}
