@@ -58,7 +58,7 @@ fn static_acm_private_ca_grants_on_that_ca_only() {
     assert_eq!(
         acm_pca_statements(&t),
         [
-            json!({"Effect": "Allow", "Action": ["acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"], "Resource": arn})
+            json!({"Effect": "Allow", "Action": ["acm-pca:DescribeCertificateAuthority", "acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"], "Resource": arn})
         ]
     );
     // No PKI parameters, conditions or rules in a template that fixes the choice.

@@ -271,6 +271,7 @@ fn cluster_properties_and_order() {
             "HsmsPerSubnet",
             "ClientInstanceId",
             "RefreshDocument",
+            "TrustAnchorSecretArn",
             "KeyStoreEnabled",
             "ClusterState"
         ]
@@ -688,7 +689,7 @@ fn pki_is_chosen_by_parameters_with_rules() {
             acm_pca_statement(&t).unwrap(),
             json!({"Fn::If": ["AcmPcaArnGiven", {
                 "Effect": "Allow",
-                "Action": ["acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"],
+                "Action": ["acm-pca:DescribeCertificateAuthority", "acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"],
                 "Resource": {"Ref": "AcmPcaArn"}
             }, {"Ref": "AWS::NoValue"}]})
         );

@@ -604,9 +604,11 @@ impl CloudHsmDeployment {
         let mut conditional_statements: IndexMap<&str, Vec<(ConditionHandle, Statement)>> =
             IndexMap::new();
         // IssueCertificate and GetCertificate are authorized on the CA (certificates are its
-        // sub-resources), GetCertificateAuthorityCertificate too.
+        // sub-resources), Describe/GetCertificateAuthorityCertificate too. The step checks the
+        // CA is an ACTIVE root before issuing.
         let acm_pca = |arn: &Value<String>| {
             Statement::allow(&[
+                "acm-pca:DescribeCertificateAuthority",
                 "acm-pca:IssueCertificate",
                 "acm-pca:GetCertificate",
                 "acm-pca:GetCertificateAuthorityCertificate",
@@ -760,6 +762,8 @@ impl CloudHsmDeployment {
                 .property("HsmsPerSubnet", inputs.hsms_per_subnet.clone())
                 .property("ClientInstanceId", instance.reference())
                 .property("RefreshDocument", refresh_doc.reference())
+                // A replaced client gets the trust anchor with its configuration.
+                .property("TrustAnchorSecretArn", trust_anchor.reference())
                 .property("KeyStoreEnabled", key_store_flag.clone())
                 // Changes (UNINITIALIZED → ACTIVE) when an External-PKI initialization finishes,
                 // so the fleet runs again and adds the HSMs it deferred (more than one HSM can only

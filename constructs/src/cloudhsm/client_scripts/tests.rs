@@ -106,6 +106,7 @@ case "$*" in
   *"{anchor}"*) printf '%s\n' "-----BEGIN CERTIFICATE-----" "MIIBfake" "-----END CERTIFICATE-----" ;;
   *"{admin}"*) printf '%s\n' "{admin_pw}" ;;
   *"{kms}"*) printf '%s\n' "{kms_pw}" ;;
+  *"placeholder-anchor"*) printf '%s\n' "PENDING: written by the cluster initialization workflow" ;;
   *) echo "ResourceNotFoundException" >&2; exit 254 ;;
 esac
 "#,
@@ -367,6 +368,21 @@ fn refresh_configures_and_installs_the_anchor_only_when_given() {
     );
     assert!(ok);
     assert!(b.file("etc/customerCA.crt").contains("BEGIN CERTIFICATE"));
+    // Before initialization (External PKI, phase 1) the secret holds a placeholder: configured,
+    // the anchor left for activation to install.
+    let b = Box_::new("refresh-pending", ACTIVATED);
+    let (ok, out) = b.run(
+        REFRESH_CLIENT_CONFIG,
+        &[
+            ("ClusterId", "cluster-igklspoyj5v"),
+            (
+                "TrustAnchorSecretArn",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:placeholder-anchor-AbCdEf",
+            ),
+        ],
+    );
+    assert!(ok && out.contains("not stored yet"), "{out}");
+    assert!(b.file("etc/customerCA.crt").is_empty());
 }
 
 #[test]
