@@ -7,6 +7,8 @@ and the emulator's introspection — never the deploy's own claims alone.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from e2e_support import (AZS, assert_converged, assert_nothing_billing, cluster, secret_value,
@@ -107,4 +109,29 @@ def test_client_replacement(emu, network, stack_factory, change):
     invocations = ssm.list_command_invocations(InstanceId=new_id)["CommandInvocations"]
     assert any(i["Status"] == "Success" for i in invocations), \
         f"no successful command on the new client: {invocations}"
+    # ...and an administrator can use it at once: the trust anchor is installed and the CLI
+    # reaches the HSMs.
+    out = run_on_client(emu, new_id, ["cat /opt/cloudhsm/etc/customerCA.crt",
+                                      "/opt/cloudhsm/bin/cloudhsm-cli user list"])
+    anchor = secret_value(emu, result.outputs["TrustAnchorSecretArn"])
+    assert anchor.strip() in out, f"the new client lacks the trust anchor:\n{out}"
+    assert '"username": "admin"' in out.replace('":"', '": "'), out
     assert_deleted(emu, stack, network, first.outputs)
+
+
+def run_on_client(emu, instance_id: str, commands: list[str]) -> str:
+    """Run shell commands on the client through SSM Run Command; their output, or fail."""
+    ssm = emu.client("ssm")
+    cid = ssm.send_command(InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
+                           Parameters={"commands": commands})["Command"]["CommandId"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            inv = ssm.get_command_invocation(CommandId=cid, InstanceId=instance_id)
+        except ssm.exceptions.InvocationDoesNotExist:
+            inv = {"Status": "Pending"}
+        if inv["Status"] not in ("Pending", "InProgress", "Delayed"):
+            assert inv["Status"] == "Success", inv
+            return inv["StandardOutputContent"]
+        time.sleep(0.3)
+    raise AssertionError(f"command {cid} on {instance_id} did not finish")
