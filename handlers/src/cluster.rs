@@ -106,18 +106,7 @@ async fn create_first_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             subnets[0], cl.id
         ))
     })?;
-    let out = c
-        .hsm
-        .create_hsm()
-        .cluster_id(&cl.id)
-        .availability_zone(az)
-        .send()
-        .await
-        .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
-    let id = out
-        .hsm()
-        .map(|h| h.hsm_id().to_string())
-        .unwrap_or_default();
+    let id = create_one_hsm(c, &cl.id, az).await?;
     info!(hsm = %id, az, "created the first HSM");
     Ok(json!({"HsmId": id, "AvailabilityZone": az, "Created": true, "ClusterState": cl.state}))
 }
@@ -655,6 +644,22 @@ async fn plan_fleet(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     serde_json::to_value(&plan).map_err(|e| StepError::invalid(e.to_string()))
 }
 
+/// CreateHsm; the new HSM's id.
+async fn create_one_hsm(c: &Clients, cluster_id: &str, az: &str) -> StepResult<String> {
+    let out = c
+        .hsm
+        .create_hsm()
+        .cluster_id(cluster_id)
+        .availability_zone(az)
+        .send()
+        .await
+        .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
+    Ok(out
+        .hsm()
+        .map(|h| h.hsm_id().to_string())
+        .unwrap_or_default())
+}
+
 /// Map iteration (one per AZ): create HSMs until the AZ has `EnsureAtLeast` live ones. Counting
 /// before creating makes a retry after a lost response create only what is still missing.
 async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
@@ -666,18 +671,7 @@ async fn create_hsm(c: &Clients, call: Call<'_>) -> StepResult<Value> {
         .count() as u32;
     let mut created = Vec::new();
     for _ in live..item.ensure_at_least {
-        let out = c
-            .hsm
-            .create_hsm()
-            .cluster_id(&cl.id)
-            .availability_zone(&item.availability_zone)
-            .send()
-            .await
-            .map_err(|e| aws_err("cloudhsmv2:CreateHsm", e))?;
-        let id = out
-            .hsm()
-            .map(|h| h.hsm_id().to_string())
-            .unwrap_or_default();
+        let id = create_one_hsm(c, &cl.id, &item.availability_zone).await?;
         info!(hsm = %id, az = %item.availability_zone, "HSM created");
         created.push(id);
     }

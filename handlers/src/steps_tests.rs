@@ -177,17 +177,22 @@ async fn throttling_is_transient_and_invalid_requests_are_not() {
     );
 }
 
-#[tokio::test]
-async fn sign_csr_uses_the_csr_fetched_now_and_initialize_accepts_the_result() {
-    let csr = crate::pki::tests::sample_csr();
-    let csr2 = csr.clone();
-    let describe = mock!(hsm::Client::describe_clusters).then_output(move || {
+/// DescribeClusters: an UNINITIALIZED cluster whose first HSM is ACTIVE and published this CSR.
+fn uninitialized_with_first_hsm(csr: &str) -> aws_smithy_mocks::Rule {
+    let csr = csr.to_string();
+    mock!(hsm::Client::describe_clusters).then_output(move || {
         cluster(
             CS::Uninitialized,
             vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)],
-            Some(&csr2),
+            Some(&csr),
         )
-    });
+    })
+}
+
+#[tokio::test]
+async fn sign_csr_uses_the_csr_fetched_now_and_initialize_accepts_the_result() {
+    let csr = crate::pki::tests::sample_csr();
+    let describe = uninitialized_with_first_hsm(&csr);
     let c = clients(&[&describe]);
     let p = payload(
         "SignCsr",
@@ -738,14 +743,7 @@ async fn client_status_waits_until_the_instance_is_online_in_ssm() {
 async fn sign_csr_with_acm_private_ca_issues_once_and_takes_the_root_as_anchor() {
     use aws_sdk_acmpca as pca;
     let csr = crate::pki::tests::sample_csr();
-    let csr2 = csr.clone();
-    let describe = mock!(hsm::Client::describe_clusters).then_output(move || {
-        cluster(
-            CS::Uninitialized,
-            vec![hsm_("hsm-a1", "us-east-1a", "eni-1", HS::Active)],
-            Some(&csr2),
-        )
-    });
+    let describe = uninitialized_with_first_hsm(&csr);
     // What the CA issues: a certificate for this CSR, and the CA's own (root) certificate.
     let issued = crate::pki::sign_with_throwaway_ca(&csr, CLUSTER).unwrap();
     const CA: &str = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555";
