@@ -117,3 +117,31 @@ def test_restore_from_unknown_backup_fails_cleanly(emu, network, stack_factory):
     gone = stack.destroy()
     assert gone.returncode == 0, gone.describe()
     assert_nothing_billing(emu, network)
+
+
+def test_restore_step_crash_creates_one_cluster_and_leaves_nothing_billing(emu, network, stack_factory):
+    """The RestoreCluster Lambda dies right after CreateCluster (its response lost). Either the
+    retried step finds the cluster by its tags (one cluster, the stack completes), or the Create
+    fails and the rollback's Delete finds the cluster by its tags and deletes it."""
+    source = stack_factory("restore-crash-source")
+    first = source.deploy_ok(**base_params(network, 1, 1))
+    c1 = assert_converged(emu, first, network, network.hsm_subnets(1), 1)
+    backup = ready_backup(emu, c1["ClusterId"])
+    rule = emu.add_fault(kind="lambda_crash", match={"handler": "cluster", "step": "RestoreCluster"},
+                         count=1, outcome={"after": "side_effect"})
+    restored = stack_factory("restore-crash-target", app="restore")
+    result = restored.deploy(**restore_params(network, 1, 1, backup["BackupId"], first.outputs))
+    assert emu.fault_hits(rule["id"]) == 1, "the emulator never crashed the RestoreCluster step"
+    made = [c for c in clusters(emu) if c.get("SourceBackupId") == backup["BackupId"]]
+    assert len(made) == 1, f"a retried RestoreCluster made a second cluster: {made}"
+    if result.returncode == 0:
+        c2 = assert_converged(emu, result, network, network.hsm_subnets(1), 1)
+        assert c2["ClusterId"] == made[0]["ClusterId"]
+        gone = restored.destroy()
+        assert gone.returncode == 0 and gone.status == "DELETE_COMPLETE", gone.describe()
+    else:
+        assert restored.cfn_status() in ("ROLLBACK_COMPLETE", None), result.describe()
+        restored.destroy()
+    left = [c for c in live_clusters(emu) if c.get("SourceBackupId") == backup["BackupId"]]
+    assert not left, f"the restored cluster is left billing: {left}"
+    assert_deleted(emu, source, network, first.outputs)
