@@ -228,22 +228,78 @@ pub async fn restore_cluster(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     Ok(restore_result(&f, true))
 }
 
-/// Update: the source and placement are fixed; the backup retention is applied.
+/// What the live cluster has for each fixed property (None: the cluster does not say).
+fn live_fixed(cl: &hsm::types::Cluster, name: &str) -> Option<Vec<String>> {
+    let one = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(|s| vec![s.to_string()]);
+    match name {
+        "BackupId" => one(cl.source_backup_id()),
+        "SubnetIds" => cl.subnet_mapping().map(|m| {
+            let mut v: Vec<String> = m.values().cloned().collect();
+            v.sort();
+            v
+        }),
+        "HsmType" => one(cl.hsm_type()),
+        "ClusterMode" => one(cl.mode().map(|m| m.as_str())),
+        _ => None,
+    }
+}
+
+/// A requested value of a fixed property, normalized like [`live_fixed`] (a backup ARN names
+/// the backup id at its end).
+fn wanted_fixed(p: &crate::event::Props<'_>, name: &str) -> Option<Vec<String>> {
+    match name {
+        "SubnetIds" => p.list(name).ok().map(|mut v| {
+            v.sort();
+            v
+        }),
+        "BackupId" => p
+            .opt_str(name)
+            .map(|b| vec![b.rsplit('/').next().unwrap_or(&b).to_string()]),
+        _ => p.opt_str(name).map(|v| vec![v]),
+    }
+}
+
+/// Update: the source and placement are fixed; the backup retention is applied. The request is
+/// compared with the live cluster, not with the old properties: the rollback of a refused update
+/// asks for what the cluster already has, and must succeed.
 pub async fn update_restored_cluster(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let ev = call.event()?;
     let (new, old) = (ev.props(), ev.old_props());
-    let norm = |p: &crate::event::Props<'_>, k: &str| -> Vec<String> {
-        let mut v = if k == "SubnetIds" {
-            p.list(k).unwrap_or_default()
-        } else {
-            p.opt_str(k).into_iter().collect()
-        };
-        v.sort();
-        v
-    };
-    let changed: Vec<&str> = FIXED
+    let id = ev
+        .physical_id()
+        .filter(|s| s.starts_with("cluster-"))
+        .ok_or_else(|| {
+            StepError::invalid(
+                "the resource has no cluster id as its physical id: nothing to update",
+            )
+        })?;
+    let out = c
+        .hsm
+        .describe_clusters()
+        .filters("clusterIds", vec![id.to_string()])
+        .send()
+        .await
+        .map_err(|e| aws_err("cloudhsmv2:DescribeClusters", e))?;
+    let cl = out
+        .clusters()
+        .iter()
+        .find(|cl| {
+            cl.cluster_id() == Some(id)
+                && !matches!(cl.state().map(|s| s.as_str()), Some("DELETED"))
+        })
+        .ok_or_else(|| {
+            StepError::invalid(format!(
+                "restored cluster {id} no longer exists (deleted outside the stack); delete the stack and restore again"
+            ))
+        })?;
+    let changed: Vec<String> = FIXED
         .into_iter()
-        .filter(|k| norm(&new, k) != norm(&old, k))
+        .filter_map(|k| match (wanted_fixed(&new, k), live_fixed(cl, k)) {
+            (Some(w), Some(l)) if w != l => {
+                Some(format!("{k} ({} → {})", l.join(","), w.join(",")))
+            }
+            _ => None,
+        })
         .collect();
     if !changed.is_empty() {
         return Err(StepError::invalid(format!(
@@ -253,22 +309,17 @@ pub async fn update_restored_cluster(c: &Clients, call: Call<'_>) -> StepResult<
             changed.join(", ")
         )));
     }
-    let id = ev
-        .physical_id()
-        .filter(|s| s.starts_with("cluster-"))
-        .ok_or_else(|| {
-            StepError::invalid(
-                "the resource has no cluster id as its physical id: nothing to update",
-            )
-        })?;
-    let view = describe_cluster(&c.hsm, id).await?.ok_or_else(|| {
-        StepError::invalid(format!(
-            "restored cluster {id} no longer exists (deleted outside the stack); delete the stack and restore again"
-        ))
-    })?;
     let days = new.opt_str("BackupRetentionDays");
-    if days.is_some() && days != old.opt_str("BackupRetentionDays") {
-        let days = days.unwrap_or_default();
+    let live_days = cl
+        .backup_retention_policy()
+        .and_then(|b| b.value())
+        .map(str::to_string);
+    // Against the live policy when the cluster reports one, else against the old property.
+    let differs = match &live_days {
+        Some(l) => days.as_ref().is_some_and(|d| d != l),
+        None => days.is_some() && days != old.opt_str("BackupRetentionDays"),
+    };
+    if let (true, Some(days)) = (differs, days) {
         c.hsm
             .modify_cluster()
             .cluster_id(id)
@@ -283,10 +334,8 @@ pub async fn update_restored_cluster(c: &Clients, call: Call<'_>) -> StepResult<
             .map_err(|e| aws_err("cloudhsmv2:ModifyCluster", e))?;
         info!(cluster = %id, days = %days, "backup retention changed");
     }
-    Ok(
-        json!({"ClusterId": id, "SecurityGroupId": view.security_group.unwrap_or_default(),
-              "Found": true, "Created": false, "ClusterState": view.state}),
-    )
+    let f = found_from(cl);
+    Ok(restore_result(&f, false))
 }
 
 /// Delete: the cluster named by the physical id, else the one the tags name (a failed Create

@@ -62,6 +62,16 @@ fn cluster(state: hsm::types::ClusterState, hsms: usize) -> hsm::types::Cluster 
         .vpc_id("vpc-0123456789abcdef0")
         .security_group("sg-0123456789abcdef0")
         .source_backup_id(BACKUP)
+        .hsm_type("hsm2m.medium")
+        .mode(hsm::types::ClusterMode::Fips)
+        .subnet_mapping("us-east-1a", "subnet-aaaa1111")
+        .subnet_mapping("us-east-1b", "subnet-bbbb2222")
+        .backup_retention_policy(
+            hsm::types::BackupRetentionPolicy::builder()
+                .r#type(hsm::types::BackupRetentionType::Days)
+                .value("90")
+                .build(),
+        )
         .set_hsms(Some(hsms))
         .build()
 }
@@ -245,6 +255,22 @@ async fn update_refuses_source_and_placement_changes_and_applies_retention() {
         .unwrap();
     assert_eq!(out["ClusterId"], RESTORED);
     assert_eq!(out["SecurityGroupId"], "sg-0123456789abcdef0");
+    assert_eq!(modify.num_calls(), 0);
+    // The rollback of a refused update asks for what the cluster has (its old properties are
+    // the refused ones): no refusal, nothing changed.
+    let ev = event(
+        "Update",
+        props(json!({})),
+        Some(props(
+            json!({"SubnetIds": ["subnet-aaaa1111", "subnet-cccc3333"], "BackupId": "backup-otherbackup2"}),
+        )),
+        Some(RESTORED),
+    );
+    let p = payload("UpdateRestoredCluster", json!({"Event": ev}));
+    let out = crate::cluster::run(&c, "UpdateRestoredCluster", Call::new(&p))
+        .await
+        .unwrap();
+    assert_eq!(out["ClusterId"], RESTORED);
     assert_eq!(modify.num_calls(), 0);
     // Retention: ModifyCluster.
     let ev = event(

@@ -84,6 +84,17 @@ def test_restore_from_backup(emu, network, stack_factory):
     assert '"username": "admin"' in out.replace('":"', '": "'), out
     assert_no_leaks(emu)
 
+    # Update: the placement is fixed (refused, rolled back, the cluster untouched); the backup
+    # retention is applied.
+    moved = restored.deploy(SubnetIds=network.hsm_subnets(3))
+    assert moved.returncode != 0, moved.describe()
+    assert re.search(r"SubnetIds \(.*\) cannot change.*new stack", moved.root_cause_text()), moved.describe()
+    assert restored.cfn_status() == "UPDATE_ROLLBACK_COMPLETE", restored.cfn_status()
+    same = cluster(emu, c2["ClusterId"])
+    assert sorted(h["HsmId"] for h in same["Hsms"]) == sorted(h["HsmId"] for h in c2["Hsms"])
+    restored.deploy_ok(SubnetIds=subnets, BackupRetentionDays=30)
+    assert cluster(emu, c2["ClusterId"])["BackupRetentionPolicy"]["Value"] == "30"
+
     # Destroy the restored stack: its cluster and HSMs go; the source stack and its secrets stay.
     gone = restored.destroy()
     assert gone.returncode == 0 and gone.status == "DELETE_COMPLETE", gone.describe()
