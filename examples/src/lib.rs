@@ -4,6 +4,8 @@
 //! - [`production`]: 3 subnets × 2 HSMs, KMS custom key store on, customer-managed KMS key.
 //! - [`embedded`]: the constructs inside a larger application stack that uses the cluster's
 //!   handles (an app security group allowed into the cluster, a role that reads the admin secret).
+//! - [`restore`]: a cluster restored from an existing CloudHSM backup (`SourceBackupId`), using
+//!   the admin password and trust anchor secrets of the stack that made the backup.
 //!
 //! `dev` and `production` expose the standard parameters (`VpcId`, `SubnetIds`, `HsmsPerSubnet`,
 //! `ClientSubnetId`, `EnableKeyStore`, `HsmType`, `ClusterMode`, `BackupRetentionDays`,
@@ -15,13 +17,14 @@ use constructs::cfn::resources::{Policy, Role, SecurityGroup, SecurityGroupRule,
 use constructs::cfn::{Expr, Parameter, ParameterType, Value};
 use constructs::cloudhsm::{
     add_standard_outputs, placeholder_code, Architecture, CloudHsmDeployment,
-    CloudHsmDeploymentProps, Encryption, HsmInputs, KeyStore, ParameterDefaults, StackParameters,
+    CloudHsmDeploymentProps, Encryption, HsmInputs, KeyStore, ParameterDefaults, RestoreParameters,
+    StackParameters,
 };
 use constructs::iam::{self, PolicyDocument};
 use constructs::tree::{App, FileAsset, Stack};
 
 /// The example apps, by the name `synth --app` takes.
-pub const APPS: [&str; 3] = ["dev", "production", "embedded"];
+pub const APPS: [&str; 4] = ["dev", "production", "embedded", "restore"];
 
 /// What every example app takes from the `synth` command line.
 #[derive(Debug, Clone)]
@@ -53,6 +56,7 @@ pub fn build(app: &str, opts: &AppOptions) -> Result<App, String> {
         "dev" => Ok(dev(opts)),
         "production" => Ok(production(opts)),
         "embedded" => Ok(embedded(opts)),
+        "restore" => Ok(restore(opts)),
         other => Err(format!(
             "unknown app `{other}`; choose one of {}",
             APPS.join(", ")
@@ -128,6 +132,30 @@ pub fn production(opts: &AppOptions) -> App {
             p.log_retention_days = 365;
         },
     )
+}
+
+/// A cluster restored from a backup: parameters `SourceBackupId`, `SourceAdminPasswordSecretArn`
+/// and `SourceTrustAnchorSecretArn` (the `AdminPasswordSecretArn` and `TrustAnchorSecretArn` outputs of the stack that made the backup; keep that stack's admin
+/// password secret until the restored cluster serves) plus the cluster parameters of `dev`; the
+/// standard outputs. The first HSM restores the backup's users and keys.
+pub fn restore(opts: &AppOptions) -> App {
+    let defaults = opts.defaults.clone().unwrap_or_else(dev_defaults);
+    let mut stack = Stack::new(
+        opts.stack_name
+            .clone()
+            .unwrap_or_else(|| "CloudHsmRestore".to_string()),
+    );
+    stack.set_description("CloudHSM cluster restored from a backup");
+    let params = RestoreParameters::declare(&mut stack, &defaults);
+    let mut props = CloudHsmDeploymentProps::new(params.inputs(), opts.code.clone());
+    props.architecture = opts.architecture;
+    props.source = params.source();
+    let mut root = stack.root();
+    let hsm = CloudHsmDeployment::new(&mut root, "Hsm", props);
+    add_standard_outputs(&mut root, &hsm);
+    let mut app = App::new();
+    app.add_stack(stack);
+    app
 }
 
 /// A payments platform stack that embeds the cluster and wires its own resources to it.

@@ -32,3 +32,8 @@ fn synthesis_is_deterministic() {
     let b = serde_json::to_string(&common::synth("production")).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn restore_template() {
+    insta::assert_json_snapshot!("restore", common::synth("restore"));
+}

@@ -758,3 +758,199 @@ fn embedded_keeps_the_static_built_in_pki() {
     assert_eq!(init["Properties"].get("AcmPcaArn"), None);
     assert_eq!(acm_pca_statement(&t), None);
 }
+
+fn logical_of(t: &Value, ty: &str) -> String {
+    one_of_type(t, ty).0.clone()
+}
+
+fn policy_actions(role: &Value) -> Vec<String> {
+    role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+            Value::String(x) => vec![x.clone()],
+            _ => vec![],
+        })
+        .collect()
+}
+
+#[test]
+fn restore_app_creates_its_cluster_from_the_backup() {
+    let t = synth("restore");
+    // No native cluster, no initialization, no secrets, no activation document; a restored
+    // cluster custom resource and its workflow instead; the client's rule to the HSMs apart.
+    let want = expected(&[
+        ("AWS::EC2::Instance", 1),
+        ("AWS::EC2::SecurityGroup", 1),
+        ("AWS::EC2::SecurityGroupEgress", 1),
+        ("AWS::EC2::SecurityGroupIngress", 1),
+        ("AWS::IAM::InstanceProfile", 1),
+        ("AWS::IAM::Role", 9),
+        ("AWS::Lambda::Function", 5),
+        ("AWS::Logs::LogGroup", 8),
+        ("AWS::SSM::Document", 2),
+        ("AWS::StepFunctions::StateMachine", 3),
+        ("Custom::HsmFleet", 1),
+        ("Custom::KeyStore", 1),
+        ("Custom::Preflight", 1),
+        ("Custom::RestoredCluster", 1),
+    ]);
+    assert_eq!(counts(&t), want);
+
+    let params: Vec<&str> = t["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "SourceBackupId",
+        "SourceAdminPasswordSecretArn",
+        "SourceTrustAnchorSecretArn",
+        "VpcId",
+        "SubnetIds",
+        "HsmsPerSubnet",
+        "ClientSubnetId",
+        "EnableKeyStore",
+    ] {
+        assert!(params.contains(&p), "{p} missing: {params:?}");
+    }
+    assert!(
+        !params.contains(&"PkiMode"),
+        "no PKI choice for a restored cluster"
+    );
+    let backup_pattern = t["Parameters"]["SourceBackupId"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    assert_eq!(backup_pattern, "^backup-[2-7a-zA-Z]{11,16}$");
+    for p in ["SourceAdminPasswordSecretArn", "SourceTrustAnchorSecretArn"] {
+        let pat = t["Parameters"][p]["AllowedPattern"].as_str().unwrap();
+        assert!(
+            pat.starts_with("^arn:aws") && pat.contains(":secretsmanager:"),
+            "{p}: {pat}"
+        );
+    }
+
+    let (rc_id, rc) = one_of_type(&t, "Custom::RestoredCluster");
+    let props = &rc["Properties"];
+    assert_eq!(props["BackupId"], json!({"Ref": "SourceBackupId"}));
+    assert_eq!(props["SubnetIds"], json!({"Ref": "SubnetIds"}));
+    assert_eq!(props["VpcId"], json!({"Ref": "VpcId"}));
+    assert_eq!(props["HsmType"], json!({"Ref": "HsmType"}));
+    assert_eq!(props["ClusterMode"], json!({"Ref": "ClusterMode"}));
+    assert_eq!(
+        props["BackupRetentionDays"],
+        json!({"Ref": "BackupRetentionDays"})
+    );
+    assert_eq!(props["ServiceTimeout"], "3600");
+    let sm = props["WorkflowArn"]["Ref"].as_str().unwrap();
+    assert!(sm.contains("RestoredCluster"), "{sm}");
+    assert_eq!(
+        t["Resources"][sm]["Type"],
+        "AWS::StepFunctions::StateMachine"
+    );
+    assert_eq!(
+        rc["DependsOn"],
+        json!([logical_of(&t, "Custom::Preflight")])
+    );
+
+    // Everything that used the native cluster uses the restored one.
+    let cluster_id = json!({"Fn::GetAtt": [rc_id, "ClusterId"]});
+    let cluster_sg = json!({"Fn::GetAtt": [rc_id, "SecurityGroupId"]});
+    let (_, ingress) = one_of_type(&t, "AWS::EC2::SecurityGroupIngress");
+    assert_eq!(ingress["Properties"]["GroupId"], cluster_sg);
+    let (egress_id, egress) = one_of_type(&t, "AWS::EC2::SecurityGroupEgress");
+    assert_eq!(
+        egress["Properties"]["DestinationSecurityGroupId"],
+        cluster_sg
+    );
+    let (ingress_id, _) = one_of_type(&t, "AWS::EC2::SecurityGroupIngress");
+    let (_, fleet) = one_of_type(&t, "Custom::HsmFleet");
+    assert_eq!(fleet["Properties"]["ClusterId"], cluster_id);
+    assert_eq!(fleet["Properties"]["ClusterState"], "ACTIVE");
+    assert_eq!(
+        fleet["Properties"]["TrustAnchorSecretArn"],
+        json!({"Ref": "SourceTrustAnchorSecretArn"})
+    );
+    let deps = fleet["DependsOn"].as_array().unwrap();
+    assert!(deps.contains(&json!(ingress_id)) && deps.contains(&json!(egress_id)));
+    let (_, ks) = one_of_type(&t, "Custom::KeyStore");
+    assert_eq!(ks["Properties"]["ClusterId"], cluster_id);
+    assert_eq!(
+        ks["Properties"]["AdminPasswordSecretArn"],
+        json!({"Ref": "SourceAdminPasswordSecretArn"})
+    );
+    assert_eq!(t["Outputs"]["ClusterId"]["Value"], cluster_id);
+    assert_eq!(t["Outputs"]["ClusterSecurityGroupId"]["Value"], cluster_sg);
+    assert_eq!(
+        t["Outputs"]["AdminPasswordSecretArn"]["Value"],
+        json!({"Ref": "SourceAdminPasswordSecretArn"})
+    );
+    assert_eq!(
+        t["Outputs"]["TrustAnchorSecretArn"]["Value"],
+        json!({"Ref": "SourceTrustAnchorSecretArn"})
+    );
+    assert!(t["Outputs"].get("ClusterCsr").is_none());
+
+    // The cluster function may create, tag and delete clusters; nothing else may.
+    let roles = resources_of_type(&t, "AWS::IAM::Role");
+    for (id, role) in &roles {
+        let actions = policy_actions(role);
+        let creates = actions.iter().any(|a| a == "cloudhsm:CreateCluster");
+        assert_eq!(
+            creates,
+            id.contains("FunctionsCluster"),
+            "{id}: {actions:?}"
+        );
+        if creates {
+            for a in [
+                "cloudhsm:DeleteCluster",
+                "cloudhsm:ListTags",
+                "cloudhsm:TagResource",
+                "cloudhsm:ModifyCluster",
+                "ec2:CreateSecurityGroup",
+                "ec2:DeleteSecurityGroup",
+                "iam:CreateServiceLinkedRole",
+            ] {
+                assert!(actions.iter().any(|x| x == a), "{id} lacks {a}");
+            }
+            // The given trust anchor is read, never rewritten.
+            assert!(!actions.iter().any(|x| x == "secretsmanager:PutSecretValue"));
+        }
+    }
+}
+
+#[test]
+fn restore_props_are_checked_at_synth() {
+    use constructs::cloudhsm::{
+        placeholder_code, CloudHsmDeployment, CloudHsmDeploymentProps, ClusterSource, HsmInputs,
+    };
+    use constructs::tree::{App, Stack};
+    let mut stack = Stack::new("Bad");
+    let mut props = CloudHsmDeploymentProps::new(
+        HsmInputs::new(
+            "vpc-0123456789abcdef0",
+            &["subnet-0123456789abcdef0"],
+            "subnet-0123456789abcdef0",
+        ),
+        placeholder_code("x"),
+    );
+    props.source = ClusterSource::Backup {
+        backup_id: "backup-1".into(),
+        admin_password_secret_arn:
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-AbCdEf".into(),
+        trust_anchor_secret_arn: "not-an-arn".into(),
+    };
+    CloudHsmDeployment::new(&mut stack.root(), "Hsm", props);
+    let mut app = App::new();
+    app.add_stack(stack);
+    let err = app.synth().unwrap_err().to_string();
+    assert!(
+        err.contains("`backup-1` is not a CloudHSM backup id"),
+        "{err}"
+    );
+    assert!(err.contains("TrustAnchorSecretArn `not-an-arn`"), "{err}");
+    assert!(!err.contains("AdminPasswordSecretArn `"), "{err}");
+}

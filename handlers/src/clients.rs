@@ -53,6 +53,8 @@ pub struct ClusterView {
     pub subnet_mapping: BTreeMap<String, String>,
     pub hsms: Vec<HsmView>,
     pub csr: Option<String>,
+    /// The security group CloudHSM created for the HSM ENIs.
+    pub security_group: Option<String>,
 }
 
 impl ClusterView {
@@ -88,6 +90,7 @@ impl ClusterView {
                 .and_then(|c| c.cluster_csr())
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string),
+            security_group: c.security_group().map(str::to_string),
         }
     }
 

@@ -10,6 +10,7 @@ use crate::error::{aws_err, AwsFailure, StepError, StepResult};
 use crate::fleet;
 use crate::pki;
 use crate::poll::{Poll, Schedule};
+use crate::restore;
 
 pub const STEPS: &[&str] = &[
     "CreateFirstHsm",
@@ -26,6 +27,11 @@ pub const STEPS: &[&str] = &[
     "PlanFleet",
     "CreateHsm",
     "DeleteHsm",
+    "RestoreCluster",
+    "UpdateRestoredCluster",
+    "FindRestoredCluster",
+    "DeleteCluster",
+    "ClusterGone",
 ];
 
 pub async fn run(c: &Clients, step: &str, call: Call<'_>) -> StepResult<Value> {
@@ -44,12 +50,22 @@ pub async fn run(c: &Clients, step: &str, call: Call<'_>) -> StepResult<Value> {
         "PlanFleet" => plan_fleet(c, call).await,
         "CreateHsm" => create_hsm(c, call).await,
         "DeleteHsm" => delete_hsm(c, call).await,
+        "RestoreCluster" => restore::restore_cluster(c, call).await,
+        "UpdateRestoredCluster" => restore::update_restored_cluster(c, call).await,
+        "FindRestoredCluster" => restore::find_restored_cluster(c, call).await,
+        "DeleteCluster" => restore::delete_cluster(c, call).await,
+        "ClusterGone" => restore::cluster_gone(c, call).await,
         other => Err(StepError::invalid(format!("unknown cluster step {other}"))),
     }
 }
 
+/// The cluster a step works on: the `ClusterId` step argument when the workflow passes one (a
+/// restored cluster's id comes from `$.Restore`), else the resource property `ClusterId`.
 async fn cluster_of(c: &Clients, call: Call<'_>) -> StepResult<(String, Option<ClusterView>)> {
-    let id = call.props()?.str("ClusterId")?;
+    let id = match call.arg("ClusterId") {
+        Ok(id) => id.to_string(),
+        Err(_) => call.props()?.str("ClusterId")?,
+    };
     let view = describe_cluster(&c.hsm, &id).await?;
     Ok((id, view))
 }
@@ -152,7 +168,7 @@ pub const COMMAND: Schedule = Schedule {
 /// Fleet re-plans (a DEGRADED HSM replaced, a failed creation retried) before giving up.
 const MAX_REPLANS: u32 = 2;
 
-/// `For`: `FirstHsmActive` | `Initialized` | `Active` | `Fleet`.
+/// `For`: `FirstHsmActive` | `Initialized` | `Active` | `Restored` | `Fleet`.
 async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
     let what = call.arg("For")?;
     let poll = Poll::next(call.state, what);
@@ -192,6 +208,8 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
             cl.state.clone(),
         ),
         "Active" => (cl.state == "ACTIVE", ACTIVE, cl.state.clone()),
+        // A cluster created from a backup goes CREATE_IN_PROGRESS → ACTIVE (aws-behaviour.md 1.3).
+        "Restored" => (cl.state == "ACTIVE", restore::RESTORED, cl.state.clone()),
         "Fleet" => {
             let p = call.props()?;
             let d = fleet::desired(

@@ -15,6 +15,9 @@ pub mod pki;
 pub mod poll;
 pub mod preflight;
 pub mod respond;
+pub mod restore;
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod steps_tests;
 #[cfg(test)]

@@ -47,6 +47,16 @@ pub fn physical_id(ev: &CfnEvent<'_>, state: &Value) -> String {
         "Custom::Preflight" => format!("preflight-{}", ev.stack_name()),
         "Custom::ClusterInitialization" => by_cluster("init"),
         "Custom::HsmFleet" => by_cluster("fleet"),
+        // The restored cluster's id once CreateCluster answered (a failed Create after that
+        // reports it too, so the rollback's Delete removes the cluster), else the stack-scoped
+        // name (the Delete then looks for the cluster by its tags).
+        "Custom::RestoredCluster" => state
+            .pointer("/Restore/ClusterId")
+            .and_then(Value::as_str)
+            .filter(|s| s.starts_with("cluster-"))
+            .or(ev.physical_id())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}-{logical}", ev.stack_name())),
         "Custom::KeyStore" => {
             let from_state = state
                 .pointer("/KeyStore/CustomKeyStoreId")
@@ -159,6 +169,15 @@ fn data_for(ev: &CfnEvent<'_>, state: &Value, physical_id: &str) -> Map<String, 
                 "ClusterState".into(),
                 json!(if pending { "UNINITIALIZED" } else { "ACTIVE" }),
             );
+        }
+        "Custom::RestoredCluster" => {
+            for key in ["ClusterId", "SecurityGroupId"] {
+                let v = state
+                    .pointer(&format!("/Restore/{key}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                data.insert(key.into(), json!(v));
+            }
         }
         "Custom::KeyStore" if physical_id.starts_with("cks-") => {
             data.insert("KeyStoreId".into(), json!(physical_id));
@@ -300,6 +319,25 @@ mod tests {
             v["PhysicalResourceId"] = json!(p);
         }
         v
+    }
+
+    #[test]
+    fn restored_cluster_reports_its_cluster_even_when_failed() {
+        let e = event("Create", "Custom::RestoredCluster", None);
+        let ev = CfnEvent::new(&e).unwrap();
+        // Before CreateCluster answered: a stack-scoped name (Delete then searches by tags).
+        assert_eq!(physical_id(&ev, &json!({})), "hsm-KeyStore");
+        // A failed Create after CreateCluster carries the cluster id, so the rollback deletes it.
+        let failed = json!({"Restore": {"ClusterId": "cluster-restoredabcd", "SecurityGroupId": "sg-0123456789abcdef0"},
+                            "Error": {"Error": "WaitTimeout", "Cause": "x"}});
+        let r = from_state(&ev, &failed, None);
+        assert!(!r.success);
+        assert_eq!(r.physical_id, "cluster-restoredabcd");
+        let ok = json!({"Restore": {"ClusterId": "cluster-restoredabcd", "SecurityGroupId": "sg-0123456789abcdef0"}});
+        let r = from_state(&ev, &ok, None);
+        assert!(r.success);
+        assert_eq!(r.data["ClusterId"], "cluster-restoredabcd");
+        assert_eq!(r.data["SecurityGroupId"], "sg-0123456789abcdef0");
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl DefaultOverrides {
     }
 }
 
-/// Builds `app` ("dev", "production", "embedded").
+/// Builds `app` ("dev", "production", "embedded", "restore").
 pub fn build_app(
     app: &str,
     overrides: &DefaultOverrides,
@@ -54,6 +54,7 @@ pub fn build_app(
     let base = match app {
         "dev" => Some(examples::dev_defaults()),
         "production" => Some(examples::production_defaults()),
+        "restore" => Some(examples::dev_defaults()),
         "embedded" => None,
         other => {
             return Err(format!(

@@ -10,7 +10,7 @@ use crate::app::DefaultOverrides;
 #[derive(Args, Debug, Clone)]
 pub struct SynthArgs {
     /// Example app to synthesize.
-    #[arg(long, default_value = "dev", value_parser = ["dev", "production", "embedded"])]
+    #[arg(long, default_value = "dev", value_parser = ["dev", "production", "embedded", "restore"])]
     pub app: String,
     /// Lambda architecture: arm64 (default), x86_64, or host (this machine's, for a local emulator).
     #[arg(long, default_value = "arm64", value_parser = ["arm64", "x86_64", "host"])]
@@ -18,7 +18,7 @@ pub struct SynthArgs {
     /// Output directory (default: $CDK_OUTDIR when the CDK CLI runs us, else cdk.out).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Stack name (default: the app's: CloudHsmDev, CloudHsmProduction, PaymentsPlatform).
+    /// Stack name (default: the app's: CloudHsmDev, CloudHsmProduction, PaymentsPlatform, CloudHsmRestore).
     #[arg(long)]
     pub stack_name: Option<String>,
     /// Do not build the Lambda asset: a template-only assembly (not deployable), for quick checks.

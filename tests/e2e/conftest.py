@@ -97,10 +97,10 @@ def network(emu: Emulator) -> Network:
 @pytest.fixture
 def stack_factory(emu: Emulator, request: pytest.FixtureRequest,
                   tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Stack]:
-    def make(name: str | None = None) -> Stack:
+    def make(name: str | None = None, app: str | None = None) -> Stack:
         base = name or request.node.name
         stack_name = "e2e-" + "".join(c if c.isalnum() else "-" for c in base).strip("-")[:40]
-        return Stack(emu, stack_name, LOG_DIR)
+        return Stack(emu, stack_name, LOG_DIR, app=app)
 
     return make
 
@@ -110,7 +110,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 ORDER = ["test_lifecycle.py", "test_invalid_inputs.py", "test_leaks.py", "test_faults.py",
-         "test_key_store.py", "test_key_store_faults.py"]
+         "test_key_store.py", "test_key_store_faults.py", "test_restore.py"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

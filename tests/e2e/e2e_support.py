@@ -139,10 +139,13 @@ class Result:
 class Stack:
     """A stack operated through `synth deploy|destroy|status --endpoint-url`."""
 
-    def __init__(self, emu: Emulator, name: str, log_dir: Path):
+    def __init__(self, emu: Emulator, name: str, log_dir: Path, app: str | None = None):
         self.emu = emu
         self.name = name
         self.log_dir = log_dir
+        # The example app `synth deploy` synthesizes (None: synth's default, dev); each app gets
+        # its own synthesis directory so two stacks of different apps can live side by side.
+        self.app = app
         self.params: dict[str, str] = {}
         self.history: list[Result] = []
 
@@ -183,8 +186,10 @@ class Stack:
                 value = "true" if value else "false"
             overrides.append(f"{key}={value}")
             self.params[key] = str(value)
+        app = ["--app", self.app] if self.app else []
+        synth_dir = SYNTH_DIR if not self.app else SYNTH_DIR.with_name(f"{SYNTH_DIR.name}-{self.app}")
         return self._run(["deploy", "--stack-name", self.name, "--endpoint-url", self.emu.endpoint,
-                          "--synth-dir", str(SYNTH_DIR), "--output", "json",
+                          *app, "--synth-dir", str(synth_dir), "--output", "json",
                           "--timeout-minutes", "15", "--parameter-overrides", *overrides])
 
     def deploy_ok(self, **params: Any) -> Result:

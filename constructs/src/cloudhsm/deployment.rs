@@ -8,8 +8,14 @@
 //! `Initialization`, `HsmFleet`, `KeyStore`.
 //!
 //! Order on create: Preflight → Cluster → Initialization → HsmFleet → KeyStore (reverse on delete).
-//! Restoring a cluster from a backup (`SourceBackupId`) needs a custom resource that is not built
-//! yet: the native `AWS::CloudHSM::Cluster` has no such property.
+//!
+//! Restored from a backup ([`ClusterSource::Backup`]): `RestoredCluster` (`Custom::RestoredCluster`,
+//! CreateCluster with SourceBackupId: the native `AWS::CloudHSM::Cluster` has no such property)
+//! replaces `Cluster`; no `Initialization` (the cluster is ACTIVE once created), no
+//! `Secrets/{AdminPassword,TrustAnchor}` (the given secrets are used), no `ActivateCluster`
+//! document; the client's rule to the HSMs is `Client/ClusterEgress` (a separate resource: an
+//! inline rule would close a dependency cycle through the workflow's functions). Order: Preflight →
+//! RestoredCluster → HsmFleet (its first HSM restores the backup) → KeyStore.
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
@@ -32,9 +38,13 @@ pub const FUNCTION_GROUPS: [&str; 5] = ["bridge", "preflight", "cluster", "keyst
 #[derive(Debug, Clone)]
 pub struct CloudHsmDeployment {
     pub path: String,
-    pub cluster: Handle<CloudHsmCluster>,
-    pub admin_password: Handle<Secret>,
-    pub trust_anchor: Handle<Secret>,
+    /// The native cluster (None when restored from a backup).
+    pub cluster: Option<Handle<CloudHsmCluster>>,
+    /// The cluster restored from a backup (`Custom::RestoredCluster`), else None.
+    pub restored_cluster: Option<Handle<CustomResource>>,
+    /// The stack's own secrets (None when restored: the given secrets are used).
+    pub admin_password: Option<Handle<Secret>>,
+    pub trust_anchor: Option<Handle<Secret>>,
     pub kms_key: Option<Handle<KmsKey>>,
     pub client_security_group: Handle<SecurityGroup>,
     pub client_instance: Handle<Instance>,
@@ -42,30 +52,42 @@ pub struct CloudHsmDeployment {
     pub functions: IndexMap<String, Handle<Function>>,
     pub state_machines: IndexMap<String, Handle<StateMachine>>,
     pub preflight: Handle<CustomResource>,
-    pub initialization: Handle<CustomResource>,
+    /// None when restored from a backup (already initialized and activated).
+    pub initialization: Option<Handle<CustomResource>>,
     pub hsm_fleet: Handle<CustomResource>,
     pub key_store: Option<Handle<CustomResource>>,
     pub key_store_condition: Option<ConditionHandle>,
+    refs: ClusterRefs,
+}
+
+/// What the rest of the stack uses of the cluster and its secrets, whichever the source.
+#[derive(Debug, Clone)]
+struct ClusterRefs {
+    cluster_id: Value<String>,
+    cluster_arn: Value<String>,
+    cluster_security_group_id: Value<String>,
+    admin_password_secret_arn: Value<String>,
+    trust_anchor_secret_arn: Value<String>,
 }
 
 impl CloudHsmDeployment {
     /// The cluster id (`cluster-…`).
     pub fn cluster_id(&self) -> Value<String> {
-        self.cluster.get_att("ClusterId")
+        self.refs.cluster_id.clone()
     }
-    /// The cluster ARN (`Ref` of `AWS::CloudHSM::Cluster`).
+    /// The cluster ARN.
     pub fn cluster_arn(&self) -> Value<String> {
-        self.cluster.reference()
+        self.refs.cluster_arn.clone()
     }
     /// The security group CloudHSM created for the HSM ENIs.
     pub fn cluster_security_group_id(&self) -> Value<String> {
-        self.cluster.get_att("SecurityGroup")
+        self.refs.cluster_security_group_id.clone()
     }
     pub fn admin_password_secret_arn(&self) -> Value<String> {
-        self.admin_password.reference()
+        self.refs.admin_password_secret_arn.clone()
     }
     pub fn trust_anchor_secret_arn(&self) -> Value<String> {
-        self.trust_anchor.reference()
+        self.refs.trust_anchor_secret_arn.clone()
     }
     pub fn client_instance_id(&self) -> Value<String> {
         self.client_instance.reference()
@@ -73,9 +95,13 @@ impl CloudHsmDeployment {
     pub fn client_security_group_id(&self) -> Value<String> {
         self.client_security_group.get_att("GroupId")
     }
-    /// The CSR (PEM) an External-PKI initialization waits to have signed; empty otherwise.
+    /// The CSR (PEM) an External-PKI initialization waits to have signed; empty otherwise
+    /// (always empty for a restored cluster).
     pub fn cluster_csr(&self) -> Value<String> {
-        self.initialization.get_att("ClusterCsr")
+        match &self.initialization {
+            Some(i) => i.get_att("ClusterCsr"),
+            None => "".into(),
+        }
     }
     /// The key store id and the condition it exists under (None when disabled).
     pub fn key_store_id(&self) -> Option<(Value<String>, Option<ConditionHandle>)> {
@@ -111,7 +137,10 @@ impl CloudHsmDeployment {
     /// customer-managed key when there is one).
     pub fn grant_admin_password_read(&self) -> Vec<Statement> {
         let mut out = vec![iam::grant_secret_read(&[self.admin_password_secret_arn()])];
-        if let Some(k) = &self.kms_key {
+        if self.restored_cluster.is_some() {
+            // The given secret may be encrypted with another stack's key.
+            out.push(given_secrets_key_use());
+        } else if let Some(k) = &self.kms_key {
             out.push(iam::grant_key_use_via(
                 k.get_att("Arn"),
                 "secretsmanager",
@@ -144,6 +173,19 @@ impl CloudHsmDeployment {
             KeyStore::When { condition, .. } => condition.if_else("true".into(), "false".into()),
         };
         let stack_tags = || vec![Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName))];
+        // Restored from a backup: (backup id, admin password secret ARN, trust anchor secret ARN).
+        let restore = match &p.source {
+            ClusterSource::New => None,
+            ClusterSource::Backup {
+                backup_id,
+                admin_password_secret_arn,
+                trust_anchor_secret_arn,
+            } => Some((
+                backup_id.clone(),
+                admin_password_secret_arn.clone(),
+                trust_anchor_secret_arn.clone(),
+            )),
+        };
 
         // ---- Secrets (and the optional customer-managed key) ------------------------------
         let mut secrets = me.construct("Secrets", "constructs.cloudhsm.Secrets");
@@ -152,7 +194,8 @@ impl CloudHsmDeployment {
             Encryption::CustomerManagedKey => Some(customer_managed_key(&mut secrets)),
         };
         let key_arn = kms_key.as_ref().map(|k| k.get_att("Arn"));
-        let admin_password = secrets.resource(
+        let (admin_password, trust_anchor) = if restore.is_none() {
+            let admin_password = secrets.resource(
             "AdminPassword",
             Secret {
                 description: Some(Value::sub("CloudHSM admin (crypto officer) password of stack ${AWS::StackName}; read on the client at run time only")),
@@ -168,7 +211,7 @@ impl CloudHsmDeployment {
                 ..Default::default()
             },
         );
-        let trust_anchor = secrets.resource(
+            let trust_anchor = secrets.resource(
             "TrustAnchor",
             Secret {
                 description: Some(Value::sub(
@@ -181,10 +224,31 @@ impl CloudHsmDeployment {
                 ..Default::default()
             },
         );
-        // Deleted with the stack (architecture contract); a later restore from backup needs the
-        // password, so copy it out first if you keep backups beyond the stack.
-        secrets.set_removal_policy(&admin_password, RemovalPolicy::Destroy);
-        secrets.set_removal_policy(&trust_anchor, RemovalPolicy::Retain);
+            // Deleted with the stack (architecture contract); a later restore from backup needs the
+            // password, so copy it out first if you keep backups beyond the stack.
+            secrets.set_removal_policy(&admin_password, RemovalPolicy::Destroy);
+            secrets.set_removal_policy(&trust_anchor, RemovalPolicy::Retain);
+            (Some(admin_password), Some(trust_anchor))
+        } else {
+            (None, None)
+        };
+        let (admin_arn, anchor_arn): (Value<String>, Value<String>) =
+            match (&admin_password, &trust_anchor, &restore) {
+                (Some(a), Some(t), _) => (a.reference(), t.reference()),
+                (_, _, Some((_, a, t))) => (a.clone(), t.clone()),
+                _ => unreachable!("either the stack's secrets or the given ones"),
+            };
+        // Statements to decrypt the secrets: the stack's key, or (restored) any key of the
+        // account through Secrets Manager (the given secrets may use another stack's key).
+        let secrets_key_use = |actions: &[&str]| -> Option<Statement> {
+            match (&restore, &key_arn) {
+                (Some(_), _) => Some(given_secrets_key_use()),
+                (None, Some(k)) => {
+                    Some(iam::grant_key_use_via(k.clone(), "secretsmanager", actions))
+                }
+                (None, None) => None,
+            }
+        };
 
         // ---- Lambda functions -------------------------------------------------------------
         let code = me.file_asset(p.code.clone());
@@ -258,30 +322,91 @@ impl CloudHsmDeployment {
                 .property("HsmType", inputs.hsm_type.clone()),
         );
 
+        // ---- Workflow substitutions -----------------------------------------------------------
+        let mut substitutions: IndexMap<&str, (Value<String>, bool)> = IndexMap::new();
+        substitutions.insert("ClusterFunctionArn", (fn_arn("cluster"), false));
+        substitutions.insert("RespondFunctionArn", (fn_arn("respond"), false));
+        // Without a key store there is no function: workflows that mention it get an ARN that
+        // names no function (they only call it when KeyStoreEnabled is true).
+        let no_function = || {
+            Value::sub("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:key-store-disabled")
+        };
+        let keystore_arn = match (&key_store_condition, key_store_on) {
+            (_, false) => no_function(),
+            (Some(c), true) => c.if_else(fn_arn("keystore"), no_function()),
+            (None, true) => fn_arn("keystore"),
+        };
+        substitutions.insert("KeyStoreFunctionArn", (keystore_arn, true));
+        let definitions = |first: (&'static str, StateMachineDefinition)| {
+            let mut v = vec![first, ("HsmFleet", workflows::hsm_fleet())];
+            if key_store_on {
+                v.push(("KeyStore", workflows::key_store()));
+            }
+            v
+        };
+        let workflow_env = WorkflowEnv {
+            substitutions: &substitutions,
+            keystore_function: key_store_on.then(|| fn_arn("keystore")),
+            key_store_condition: key_store_condition.clone(),
+            key_arn: key_arn.clone(),
+            log_retention_days: p.log_retention_days,
+        };
+
         // ---- Cluster ----------------------------------------------------------------------
-        let mut cluster_scope = me.construct("Cluster", "constructs.cloudhsm.Cluster");
-        let cluster = cluster_scope.resource(
-            "Resource",
-            CloudHsmCluster {
-                hsm_type: Some(inputs.hsm_type.clone()),
-                mode: Some(inputs.cluster_mode.clone()),
-                subnet_ids: Some(inputs.subnet_ids.clone()),
-                backup_retention_policy: Some(BackupRetentionPolicy {
-                    r#type: Some("DAYS".into()),
-                    value: Some(Value::from_expr(
-                        inputs.backup_retention_days.expr().clone(),
-                    )),
-                }),
-                tags: Some(vec![
-                    Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName)),
-                    Tag::new("Name", Value::sub("${AWS::StackName}-cluster")),
-                ]),
-                ..Default::default()
-            },
-        );
-        cluster_scope.add_dependency(&cluster, &preflight);
-        let cluster_id = cluster.get_att("ClusterId");
-        let cluster_sg = cluster.get_att("SecurityGroup");
+        // Restored: its workflow must exist first (the custom resource names it).
+        let mut early_state_machines = None;
+        let (cluster, restored_cluster, cluster_id, cluster_sg, cluster_arn) =
+            if let Some((backup_id, _, _)) = &restore {
+                let machines = build_workflows(
+                    &mut me,
+                    definitions(("RestoredCluster", workflows::restored_cluster())),
+                    &workflow_env,
+                );
+                let rc = me.custom_resource(
+                    "RestoredCluster",
+                    CustomResource::new("Custom::RestoredCluster", fn_arn("bridge"))
+                        .timeout(3600)
+                        .property("WorkflowArn", machines["RestoredCluster"].reference())
+                        .property("BackupId", backup_id.clone())
+                        .property("VpcId", inputs.vpc_id.clone())
+                        .property("SubnetIds", inputs.subnet_ids.clone())
+                        .property("HsmType", inputs.hsm_type.clone())
+                        .property("ClusterMode", inputs.cluster_mode.clone())
+                        .property("BackupRetentionDays", inputs.backup_retention_days.clone()),
+                );
+                me.add_dependency(&rc, &preflight);
+                early_state_machines = Some(machines);
+                let id: Value<String> = rc.get_att("ClusterId");
+                let arn = Value::from_expr(iam::arn_with("cloudhsm", "cluster/", id.clone()));
+                let sg = rc.get_att("SecurityGroupId");
+                (None, Some(rc), id, sg, arn)
+            } else {
+                let mut cluster_scope = me.construct("Cluster", "constructs.cloudhsm.Cluster");
+                let cluster = cluster_scope.resource(
+                    "Resource",
+                    CloudHsmCluster {
+                        hsm_type: Some(inputs.hsm_type.clone()),
+                        mode: Some(inputs.cluster_mode.clone()),
+                        subnet_ids: Some(inputs.subnet_ids.clone()),
+                        backup_retention_policy: Some(BackupRetentionPolicy {
+                            r#type: Some("DAYS".into()),
+                            value: Some(Value::from_expr(
+                                inputs.backup_retention_days.expr().clone(),
+                            )),
+                        }),
+                        tags: Some(vec![
+                            Tag::new("CloudHsmStack", Value::pseudo(Pseudo::StackName)),
+                            Tag::new("Name", Value::sub("${AWS::StackName}-cluster")),
+                        ]),
+                        ..Default::default()
+                    },
+                );
+                cluster_scope.add_dependency(&cluster, &preflight);
+                let id = cluster.get_att("ClusterId");
+                let sg = cluster.get_att("SecurityGroup");
+                let arn = cluster.reference();
+                (Some(cluster), None, id, sg, arn)
+            };
 
         // ---- Client -----------------------------------------------------------------------
         let mut client = me.construct("Client", "constructs.cloudhsm.Client");
@@ -290,8 +415,8 @@ impl CloudHsmDeployment {
             SecurityGroup {
                 group_description: Some("CloudHSM administration client".into()),
                 vpc_id: Some(inputs.vpc_id.clone()),
-                security_group_egress: Some(vec![
-                    SecurityGroupRule {
+                security_group_egress: Some({
+                    let mut rules = vec![SecurityGroupRule {
                         ip_protocol: Some("tcp".into()),
                         from_port: Some(443.into()),
                         to_port: Some(443.into()),
@@ -300,16 +425,21 @@ impl CloudHsmDeployment {
                             "HTTPS to AWS APIs (SSM, Secrets Manager, S3 for packages)".into(),
                         ),
                         ..Default::default()
-                    },
-                    SecurityGroupRule {
-                        ip_protocol: Some("tcp".into()),
-                        from_port: Some(HSM_PORTS.0.into()),
-                        to_port: Some(HSM_PORTS.1.into()),
-                        destination_security_group_id: Some(cluster_sg.clone()),
-                        description: Some("CloudHSM client to the HSMs".into()),
-                        ..Default::default()
-                    },
-                ]),
+                    }];
+                    // Restored: `ClusterEgress` below (an inline rule would make the instance
+                    // depend on the restore workflow, whose functions' roles name the instance).
+                    if restore.is_none() {
+                        rules.push(SecurityGroupRule {
+                            ip_protocol: Some("tcp".into()),
+                            from_port: Some(HSM_PORTS.0.into()),
+                            to_port: Some(HSM_PORTS.1.into()),
+                            destination_security_group_id: Some(cluster_sg.clone()),
+                            description: Some("CloudHSM client to the HSMs".into()),
+                            ..Default::default()
+                        });
+                    }
+                    rules
+                }),
                 tags: Some(vec![Tag::new(
                     "Name",
                     Value::sub("${AWS::StackName}-hsm-client"),
@@ -329,21 +459,29 @@ impl CloudHsmDeployment {
                 ..Default::default()
             },
         );
+        let egress = restore.as_ref().map(|_| {
+            client.resource(
+                "ClusterEgress",
+                SecurityGroupEgress {
+                    group_id: Some(client_sg.get_att("GroupId")),
+                    ip_protocol: Some("tcp".into()),
+                    from_port: Some(HSM_PORTS.0.into()),
+                    to_port: Some(HSM_PORTS.1.into()),
+                    destination_security_group_id: Some(cluster_sg.clone()),
+                    description: Some("CloudHSM client to the HSMs".into()),
+                    ..Default::default()
+                },
+            )
+        });
         let kmsuser_secret_pattern =
             iam::arn("secretsmanager", "secret:${AWS::StackName}/kmsuser-*");
         let mut client_statements = vec![
-            iam::grant_secret_read(&[admin_password.reference(), trust_anchor.reference()]),
+            iam::grant_secret_read(&[admin_arn.clone(), anchor_arn.clone()]),
             Statement::allow(&["secretsmanager:GetSecretValue"]).on(kmsuser_secret_pattern.clone()),
             Statement::allow(&["cloudhsm:DescribeClusters"])
                 .on_any_resource("cloudhsm:DescribeClusters has no resource-level permissions"),
         ];
-        if let Some(k) = &key_arn {
-            client_statements.push(iam::grant_key_use_via(
-                k.clone(),
-                "secretsmanager",
-                &["kms:Decrypt"],
-            ));
-        }
+        client_statements.extend(secrets_key_use(&["kms:Decrypt"]));
         let client_role = client.resource(
             "Role",
             Role {
@@ -424,7 +562,10 @@ impl CloudHsmDeployment {
                 },
             )
         };
-        let activate_doc = document("ActivateCluster", docs.activate_cluster.clone());
+        // A restored cluster is already activated.
+        let activate_doc = restore
+            .is_none()
+            .then(|| document("ActivateCluster", docs.activate_cluster.clone()));
         let refresh_doc = document("RefreshClientConfig", docs.refresh_client_config.clone());
         let kmsuser_doc = document("CreateKmsUser", docs.create_kms_user.clone());
         if let Some(c) = &key_store_condition {
@@ -433,138 +574,14 @@ impl CloudHsmDeployment {
         let doc_arn = |d: &Handle<SsmDocument>| iam::arn_with("ssm", "document/", d.reference());
 
         // ---- State machines ---------------------------------------------------------------
-        let mut wf_scope = me.construct("Workflows", "constructs.cloudhsm.Workflows");
-        let mut substitutions: IndexMap<&str, (Value<String>, bool)> = IndexMap::new();
-        substitutions.insert("ClusterFunctionArn", (fn_arn("cluster"), false));
-        substitutions.insert("RespondFunctionArn", (fn_arn("respond"), false));
-        // Without a key store there is no function: workflows that mention it get an ARN that
-        // names no function (they only call it when KeyStoreEnabled is true).
-        let no_function = || {
-            Value::sub("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:key-store-disabled")
+        let state_machines = match early_state_machines {
+            Some(m) => m,
+            None => build_workflows(
+                &mut me,
+                definitions(("Initialization", workflows::initialization())),
+                &workflow_env,
+            ),
         };
-        let keystore_arn = match (&key_store_condition, key_store_on) {
-            (_, false) => no_function(),
-            (Some(c), true) => c.if_else(fn_arn("keystore"), no_function()),
-            (None, true) => fn_arn("keystore"),
-        };
-        substitutions.insert("KeyStoreFunctionArn", (keystore_arn, true));
-        let mut state_machines: IndexMap<String, Handle<StateMachine>> = IndexMap::new();
-        let definitions: Vec<(&str, StateMachineDefinition)> = {
-            let mut v = vec![
-                ("Initialization", workflows::initialization()),
-                ("HsmFleet", workflows::hsm_fleet()),
-            ];
-            if key_store_on {
-                v.push(("KeyStore", workflows::key_store()));
-            }
-            v
-        };
-        for (name, def) in definitions {
-            let mut w = wf_scope.construct(name, "constructs.cloudhsm.Workflow");
-            if let Err(e) = def.validate() {
-                w.error(format!("the `{name}` workflow definition is invalid: {e}"));
-            }
-            let mut subs: IndexMap<String, Value<String>> = IndexMap::new();
-            let mut invoked: Vec<Value<String>> = Vec::new();
-            for var in def.substitution_variables() {
-                match substitutions.get(var.as_str()) {
-                    Some((v, is_keystore)) => {
-                        if *is_keystore && name == "KeyStore" {
-                            // The key store workflow exists only with its function: no Fn::If.
-                            subs.insert(var.clone(), fn_arn("keystore"));
-                            invoked.push(fn_arn("keystore"));
-                            continue;
-                        }
-                        subs.insert(var.clone(), v.clone());
-                        if !*is_keystore {
-                            invoked.push(v.clone());
-                        } else if !key_store_on {
-                            // Nothing to invoke.
-                        } else if let Some(c) = &key_store_condition {
-                            // Other workflows may call the key store function only when it exists.
-                            invoked.push(c.if_or_none(fn_arn("keystore")));
-                        } else {
-                            invoked.push(v.clone());
-                        }
-                    }
-                    None => w.error(format!(
-                        "the `{name}` workflow uses `${{{var}}}`, which the stack does not supply; use one of {}",
-                        substitutions.keys().map(|k| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")
-                    )),
-                }
-            }
-            let log = w.resource(
-                "LogGroup",
-                LogGroup {
-                    retention_in_days: Some(i64::from(p.log_retention_days).into()),
-                    kms_key_id: key_arn.clone(),
-                    ..Default::default()
-                },
-            );
-            w.set_removal_policy(&log, RemovalPolicy::Destroy);
-            let mut statements = Vec::new();
-            if !invoked.is_empty() {
-                statements.push(iam::grant_invoke(&invoked));
-            }
-            statements.push(
-                Statement::allow(&[
-                    "logs:CreateLogDelivery",
-                    "logs:GetLogDelivery",
-                    "logs:UpdateLogDelivery",
-                    "logs:DeleteLogDelivery",
-                    "logs:ListLogDeliveries",
-                    "logs:PutResourcePolicy",
-                    "logs:DescribeResourcePolicies",
-                    "logs:DescribeLogGroups",
-                ])
-                .on_any_resource("CloudWatch Logs delivery actions used by Step Functions logging have no resource-level permissions"),
-            );
-            let role = w.resource(
-                "Role",
-                Role {
-                    assume_role_policy_document: Some(
-                        PolicyDocument::assume_role("states.amazonaws.com").to_expr(),
-                    ),
-                    description: Some(format!("CloudHSM deployment: `{name}` workflow").into()),
-                    policies: Some(vec![InlinePolicy {
-                        policy_name: Some("Workflow".into()),
-                        policy_document: Some(PolicyDocument::new(statements).to_expr()),
-                    }]),
-                    ..Default::default()
-                },
-            );
-            let sm = w.resource(
-                "StateMachine",
-                StateMachine {
-                    definition: Some(def.to_json()),
-                    definition_substitutions: if subs.is_empty() { None } else { Some(subs) },
-                    role_arn: Some(role.get_att("Arn")),
-                    state_machine_type: Some("STANDARD".into()),
-                    logging_configuration: Some(StateMachineLogging {
-                        level: Some("ERROR".into()),
-                        include_execution_data: Some(false.into()),
-                        destinations: Some(vec![LogDestination {
-                            cloud_watch_logs_log_group: Some(CloudWatchLogsLogGroup {
-                                log_group_arn: Some(log.get_att("Arn")),
-                            }),
-                        }]),
-                    }),
-                    tags: Some(vec![StateMachineTag {
-                        key: Some("CloudHsmStack".into()),
-                        value: Some(Value::pseudo(Pseudo::StackName)),
-                    }]),
-                    ..Default::default()
-                },
-            );
-            if name == "KeyStore" {
-                if let Some(c) = &key_store_condition {
-                    w.set_condition(&log, c);
-                    w.set_condition(&role, c);
-                    w.set_condition(&sm, c);
-                }
-            }
-            state_machines.insert(name.to_string(), sm);
-        }
 
         // ---- Function roles (least privilege per group) -------------------------------------
         let sm_arns: Vec<Value<String>> = state_machines
@@ -575,14 +592,48 @@ impl CloudHsmDeployment {
             })
             .collect();
         let instance_arn = iam::arn_with("ec2", "instance/", instance.reference());
+        let cluster_actions = match &cluster {
+            Some(c) => Statement::allow(&[
+                "cloudhsm:CreateHsm",
+                "cloudhsm:DeleteHsm",
+                "cloudhsm:InitializeCluster",
+            ])
+            .on(c.reference()),
+            // The restored cluster's id is known only after the workflow (whose functions use
+            // this role) created it: scoping to it would be a dependency cycle.
+            None => Statement::allow(&[
+                "cloudhsm:CreateHsm",
+                "cloudhsm:DeleteHsm",
+                "cloudhsm:TagResource",
+                "cloudhsm:ListTags",
+                "cloudhsm:ModifyCluster",
+                "cloudhsm:DeleteCluster",
+            ])
+            .on(iam::arn("cloudhsm", "cluster/*")),
+        };
+        let anchor_access: &[&str] = if restore.is_none() {
+            &[
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+            ]
+        } else {
+            // The given anchor is read (never rewritten: it belongs to the backup's stack).
+            &[
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+            ]
+        };
+        let mut send_command = Statement::allow(&["ssm:SendCommand"]);
+        if let Some(d) = &activate_doc {
+            send_command = send_command.on(doc_arn(d));
+        }
         let mut cluster_statements = vec![
-            Statement::allow(&["cloudhsm:CreateHsm", "cloudhsm:DeleteHsm", "cloudhsm:InitializeCluster"]).on(cluster.reference()),
+            cluster_actions,
             Statement::allow(&["cloudhsm:DescribeClusters", "cloudhsm:DescribeBackups"])
                 .on_any_resource("cloudhsm:Describe* actions have no resource-level permissions"),
-            Statement::allow(&["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"])
-                .on(trust_anchor.reference()),
-            Statement::allow(&["ssm:SendCommand"])
-                .on(doc_arn(&activate_doc))
+            Statement::allow(anchor_access).on(anchor_arn.clone()),
+            send_command
                 .on(doc_arn(&refresh_doc))
                 .on(match &key_store_condition {
                     Some(c) => c.if_or_none(Value::<String>::from_expr(doc_arn(&kmsuser_doc))).into_expr(),
@@ -600,6 +651,9 @@ impl CloudHsmDeployment {
             Statement::allow(&["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"])
                 .on_any_resource("ec2:Describe* actions have no resource-level permissions"),
         ];
+        if restore.is_some() {
+            cluster_statements.extend(restore_statements());
+        }
         // Statements that exist only when a condition holds (rendered as Fn::If … AWS::NoValue).
         let mut conditional_statements: IndexMap<&str, Vec<(ConditionHandle, Statement)>> =
             IndexMap::new();
@@ -647,7 +701,7 @@ impl CloudHsmDeployment {
                 "secretsmanager:TagResource",
             ])
             .on(kmsuser_secret_pattern),
-            Statement::allow(&["secretsmanager:GetSecretValue"]).on(trust_anchor.reference()),
+            Statement::allow(&["secretsmanager:GetSecretValue"]).on(anchor_arn.clone()),
             Statement::allow(&["secretsmanager:GetRandomPassword"]).on_any_resource(
                 "secretsmanager:GetRandomPassword has no resource-level permissions",
             ),
@@ -664,6 +718,11 @@ impl CloudHsmDeployment {
                 "secretsmanager",
                 &use_key,
             ));
+        }
+        if restore.is_some() {
+            // The given secrets may be encrypted with the backup's stack's key.
+            cluster_statements.extend(secrets_key_use(&["kms:Decrypt"]));
+            keystore_statements.extend(secrets_key_use(&["kms:Decrypt"]));
         }
         let mut role_statements: IndexMap<&str, Vec<Statement>> = IndexMap::new();
         role_statements.insert("bridge", vec![iam::grant_start_execution(&sm_arns)]);
@@ -716,41 +775,52 @@ impl CloudHsmDeployment {
 
         // ---- Workflow custom resources ------------------------------------------------------
         let bridge = fn_arn("bridge");
-        let mut init = CustomResource::new("Custom::ClusterInitialization", bridge.clone())
-            .timeout(3600)
-            .property("WorkflowArn", state_machines["Initialization"].reference())
-            .property("ClusterId", cluster_id.clone())
-            .property("SubnetIds", inputs.subnet_ids.clone())
-            .property("ClientInstanceId", instance.reference())
-            .property("AdminPasswordSecretArn", admin_password.reference())
-            .property("TrustAnchorSecretArn", trust_anchor.reference())
-            .property("ActivateDocument", activate_doc.reference())
-            .property("PkiMode", p.pki.mode());
-        match &p.pki {
-            Pki::BuiltIn => {}
-            Pki::AcmPrivateCa { arn } => init = init.property("AcmPcaArn", arn.clone()),
-            // All four, empty when not given (the handler treats "" as absent).
-            Pki::FromParameters(pp) => {
-                init = init
-                    .property("AcmPcaArn", pp.acm_pca_arn.clone())
-                    .property(
-                        "ExternalSignedCertificate",
-                        pp.external_signed_certificate.clone(),
-                    )
-                    .property("ExternalTrustAnchor", pp.external_trust_anchor.clone())
+        // Restored: already initialized and activated.
+        let initialization = activate_doc.as_ref().map(|activate_doc| {
+            let mut init = CustomResource::new("Custom::ClusterInitialization", bridge.clone())
+                .timeout(3600)
+                .property("WorkflowArn", state_machines["Initialization"].reference())
+                .property("ClusterId", cluster_id.clone())
+                .property("SubnetIds", inputs.subnet_ids.clone())
+                .property("ClientInstanceId", instance.reference())
+                .property("AdminPasswordSecretArn", admin_arn.clone())
+                .property("TrustAnchorSecretArn", anchor_arn.clone())
+                .property("ActivateDocument", activate_doc.reference())
+                .property("PkiMode", p.pki.mode());
+            match &p.pki {
+                Pki::BuiltIn => {}
+                Pki::AcmPrivateCa { arn } => init = init.property("AcmPcaArn", arn.clone()),
+                // All four, empty when not given (the handler treats "" as absent).
+                Pki::FromParameters(pp) => {
+                    init = init
+                        .property("AcmPcaArn", pp.acm_pca_arn.clone())
+                        .property(
+                            "ExternalSignedCertificate",
+                            pp.external_signed_certificate.clone(),
+                        )
+                        .property("ExternalTrustAnchor", pp.external_trust_anchor.clone())
+                }
+                Pki::External {
+                    signed_certificate,
+                    trust_anchor,
+                } => {
+                    init = init
+                        .property("ExternalSignedCertificate", signed_certificate.clone())
+                        .property("ExternalTrustAnchor", trust_anchor.clone())
+                }
             }
-            Pki::External {
-                signed_certificate,
-                trust_anchor,
-            } => {
-                init = init
-                    .property("ExternalSignedCertificate", signed_certificate.clone())
-                    .property("ExternalTrustAnchor", trust_anchor.clone())
-            }
-        }
-        let initialization = me.custom_resource("Initialization", init);
-        // The client must reach the HSMs before activation.
-        me.add_dependency(&initialization, &ingress);
+            let initialization = me.custom_resource("Initialization", init);
+            // The client must reach the HSMs before activation.
+            me.add_dependency(&initialization, &ingress);
+            initialization
+        });
+        // Changes (UNINITIALIZED → ACTIVE) when an External-PKI initialization finishes, so the
+        // fleet runs again and adds the HSMs it deferred (more than one HSM can only be created
+        // in an ACTIVE cluster). A restored cluster is ACTIVE from the start.
+        let cluster_state: Value<String> = match &initialization {
+            Some(i) => i.get_att("ClusterState"),
+            None => "ACTIVE".into(),
+        };
 
         let hsm_fleet = me.custom_resource(
             "HsmFleet",
@@ -763,14 +833,17 @@ impl CloudHsmDeployment {
                 .property("ClientInstanceId", instance.reference())
                 .property("RefreshDocument", refresh_doc.reference())
                 // A replaced client gets the trust anchor with its configuration.
-                .property("TrustAnchorSecretArn", trust_anchor.reference())
+                .property("TrustAnchorSecretArn", anchor_arn.clone())
                 .property("KeyStoreEnabled", key_store_flag.clone())
-                // Changes (UNINITIALIZED → ACTIVE) when an External-PKI initialization finishes,
-                // so the fleet runs again and adds the HSMs it deferred (more than one HSM can only
-                // be created in an ACTIVE cluster).
-                .property("ClusterState", initialization.get_att("ClusterState")),
+                .property("ClusterState", cluster_state),
         );
-        // The fleet follows the initialization through its `ClusterState` GetAtt (no DependsOn).
+        // The fleet follows the initialization through its `ClusterState` GetAtt (no DependsOn);
+        // a restored cluster's fleet follows the cluster (its ClusterId GetAtt) and waits for the
+        // client's network path (RefreshClient reaches the HSMs).
+        if let Some(e) = &egress {
+            me.add_dependency(&hsm_fleet, &ingress);
+            me.add_dependency(&hsm_fleet, e);
+        }
 
         let key_store = if key_store_on {
             let name = p
@@ -789,8 +862,8 @@ impl CloudHsmDeployment {
                     .property("WorkflowArn", state_machines["KeyStore"].reference())
                     .property("ClusterId", cluster_id.clone())
                     .property("KeyStoreName", name)
-                    .property("TrustAnchorSecretArn", trust_anchor.reference())
-                    .property("AdminPasswordSecretArn", admin_password.reference())
+                    .property("TrustAnchorSecretArn", anchor_arn.clone())
+                    .property("AdminPasswordSecretArn", admin_arn.clone())
                     .property("ClientInstanceId", instance.reference())
                     .property("CreateKmsUserDocument", kmsuser_doc.reference())
                     .property(
@@ -819,6 +892,7 @@ impl CloudHsmDeployment {
         CloudHsmDeployment {
             path,
             cluster,
+            restored_cluster,
             admin_password,
             trust_anchor,
             kms_key,
@@ -832,8 +906,185 @@ impl CloudHsmDeployment {
             hsm_fleet,
             key_store,
             key_store_condition,
+            refs: ClusterRefs {
+                cluster_id,
+                cluster_arn,
+                cluster_security_group_id: cluster_sg,
+                admin_password_secret_arn: admin_arn,
+                trust_anchor_secret_arn: anchor_arn,
+            },
         }
     }
+}
+
+/// kms:Decrypt through Secrets Manager on the account's keys: the secrets given to a restored
+/// deployment may be encrypted with the customer-managed key of the stack that made the backup.
+fn given_secrets_key_use() -> Statement {
+    iam::grant_key_use_via(
+        Value::from_expr(iam::arn("kms", "key/*")),
+        "secretsmanager",
+        &["kms:Decrypt"],
+    )
+}
+
+/// What the workflows' state machines are built from.
+struct WorkflowEnv<'a> {
+    substitutions: &'a IndexMap<&'a str, (Value<String>, bool)>,
+    /// The key store function's ARN, when the stack may have one.
+    keystore_function: Option<Value<String>>,
+    key_store_condition: Option<ConditionHandle>,
+    key_arn: Option<Value<String>>,
+    log_retention_days: u32,
+}
+
+/// `Workflows/<Name>/{LogGroup,Role,StateMachine}` for each definition.
+fn build_workflows(
+    me: &mut Scope<'_>,
+    definitions: Vec<(&str, StateMachineDefinition)>,
+    env: &WorkflowEnv<'_>,
+) -> IndexMap<String, Handle<StateMachine>> {
+    let mut wf_scope = me.construct("Workflows", "constructs.cloudhsm.Workflows");
+    let mut state_machines: IndexMap<String, Handle<StateMachine>> = IndexMap::new();
+    let ks_fn = || {
+        env.keystore_function
+            .clone()
+            .expect("the key store workflow exists only with its function")
+    };
+    for (name, def) in definitions {
+        let mut w = wf_scope.construct(name, "constructs.cloudhsm.Workflow");
+        if let Err(e) = def.validate() {
+            w.error(format!("the `{name}` workflow definition is invalid: {e}"));
+        }
+        let mut subs: IndexMap<String, Value<String>> = IndexMap::new();
+        let mut invoked: Vec<Value<String>> = Vec::new();
+        for var in def.substitution_variables() {
+            match env.substitutions.get(var.as_str()) {
+                    Some((v, is_keystore)) => {
+                        if *is_keystore && name == "KeyStore" {
+                            // The key store workflow exists only with its function: no Fn::If.
+                            subs.insert(var.clone(), ks_fn());
+                            invoked.push(ks_fn());
+                            continue;
+                        }
+                        subs.insert(var.clone(), v.clone());
+                        if !*is_keystore {
+                            invoked.push(v.clone());
+                        } else if env.keystore_function.is_none() {
+                            // Nothing to invoke.
+                        } else if let Some(c) = &env.key_store_condition {
+                            // Other workflows may call the key store function only when it exists.
+                            invoked.push(c.if_or_none(ks_fn()));
+                        } else {
+                            invoked.push(v.clone());
+                        }
+                    }
+                    None => w.error(format!(
+                        "the `{name}` workflow uses `${{{var}}}`, which the stack does not supply; use one of {}",
+                        env.substitutions.keys().map(|k| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+        }
+        let log = w.resource(
+            "LogGroup",
+            LogGroup {
+                retention_in_days: Some(i64::from(env.log_retention_days).into()),
+                kms_key_id: env.key_arn.clone(),
+                ..Default::default()
+            },
+        );
+        w.set_removal_policy(&log, RemovalPolicy::Destroy);
+        let mut statements = Vec::new();
+        if !invoked.is_empty() {
+            statements.push(iam::grant_invoke(&invoked));
+        }
+        statements.push(
+                Statement::allow(&[
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                    "logs:DescribeLogGroups",
+                ])
+                .on_any_resource("CloudWatch Logs delivery actions used by Step Functions logging have no resource-level permissions"),
+            );
+        let role = w.resource(
+            "Role",
+            Role {
+                assume_role_policy_document: Some(
+                    PolicyDocument::assume_role("states.amazonaws.com").to_expr(),
+                ),
+                description: Some(format!("CloudHSM deployment: `{name}` workflow").into()),
+                policies: Some(vec![InlinePolicy {
+                    policy_name: Some("Workflow".into()),
+                    policy_document: Some(PolicyDocument::new(statements).to_expr()),
+                }]),
+                ..Default::default()
+            },
+        );
+        let sm = w.resource(
+            "StateMachine",
+            StateMachine {
+                definition: Some(def.to_json()),
+                definition_substitutions: if subs.is_empty() { None } else { Some(subs) },
+                role_arn: Some(role.get_att("Arn")),
+                state_machine_type: Some("STANDARD".into()),
+                logging_configuration: Some(StateMachineLogging {
+                    level: Some("ERROR".into()),
+                    include_execution_data: Some(false.into()),
+                    destinations: Some(vec![LogDestination {
+                        cloud_watch_logs_log_group: Some(CloudWatchLogsLogGroup {
+                            log_group_arn: Some(log.get_att("Arn")),
+                        }),
+                    }]),
+                }),
+                tags: Some(vec![StateMachineTag {
+                    key: Some("CloudHsmStack".into()),
+                    value: Some(Value::pseudo(Pseudo::StackName)),
+                }]),
+                ..Default::default()
+            },
+        );
+        if name == "KeyStore" {
+            if let Some(c) = &env.key_store_condition {
+                w.set_condition(&log, c);
+                w.set_condition(&role, c);
+                w.set_condition(&sm, c);
+            }
+        }
+        state_machines.insert(name.to_string(), sm);
+    }
+    state_machines
+}
+
+/// The cluster function's extra permissions when it restores a cluster from a backup:
+/// CreateCluster creates the cluster's security group and the CloudHSM service-linked role with
+/// the caller's permissions (aws-behaviour.md "Cluster security group", "Service-linked role"),
+/// DeleteCluster deletes the group.
+fn restore_statements() -> Vec<Statement> {
+    vec![
+        Statement::allow(&["cloudhsm:CreateCluster"]).on_any_resource(
+            "cloudhsm:CreateCluster creates the cluster (no ARN before it exists); whether AWS also authorizes it on the source backup is undocumented in our references",
+        ),
+        Statement::allow(&["ec2:CreateSecurityGroup"])
+            .on(iam::arn("ec2", "security-group/*"))
+            .on(iam::arn("ec2", "vpc/*")),
+        Statement::allow(&[
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:DeleteSecurityGroup",
+            "ec2:CreateTags",
+        ])
+        .on(iam::arn("ec2", "security-group/*")),
+        Statement::allow(&["ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"])
+            .on_any_resource("ec2:Describe* actions have no resource-level permissions"),
+        Statement::allow(&["iam:CreateServiceLinkedRole"])
+            .on(Expr::sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/cloudhsm.amazonaws.com/AWSServiceRoleForCloudHSM"))
+            .condition("StringEquals", "iam:AWSServiceName", Expr::str("cloudhsm.amazonaws.com")),
+    ]
 }
 
 /// Appends `Fn::If [condition, statement, AWS::NoValue]` to a rendered policy's `Statement` list.
@@ -1075,6 +1326,34 @@ fn validate_props(scope: &mut Scope<'_>, p: &CloudHsmDeploymentProps) {
             }
         }
     }
+    if let ClusterSource::Backup {
+        backup_id,
+        admin_password_secret_arn,
+        trust_anchor_secret_arn,
+    } = &p.source
+    {
+        let text = |s: &Scope<'_>, v: &Value<String>| {
+            known(s, v.expr()).and_then(|j| j.as_str().map(str::to_string))
+        };
+        if let Some(b) = text(scope, backup_id) {
+            if !is_backup_id(&b) {
+                scope.error(format!("the backup id `{b}` is not a CloudHSM backup id (backup- and 11 to 16 characters of [2-7a-zA-Z]); list yours with `aws cloudhsmv2 describe-backups`"));
+            }
+        }
+        for (name, v) in [
+            ("AdminPasswordSecretArn", admin_password_secret_arn),
+            ("TrustAnchorSecretArn", trust_anchor_secret_arn),
+        ] {
+            if let Some(a) = text(scope, v) {
+                if !is_secret_arn(&a) {
+                    scope.error(format!("{name} `{a}` is not a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)"));
+                }
+            }
+        }
+        if p.pki != Pki::BuiltIn {
+            scope.error("a cluster restored from a backup is already initialized: the PKI choice has no effect; leave `pki` at its default");
+        }
+    }
     if p.code.sha256.len() != 64 || !p.code.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
         scope.error(format!(
             "the Lambda asset hash `{}` is not a SHA-256 hex digest",
@@ -1086,4 +1365,25 @@ fn validate_props(scope: &mut Scope<'_>, p: &CloudHsmDeploymentProps) {
 fn is_aws_id(v: &str, prefix: &str) -> bool {
     v.strip_prefix(prefix)
         .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn is_backup_id(v: &str) -> bool {
+    v.strip_prefix("backup-").is_some_and(|r| {
+        (11..=16).contains(&r.len())
+            && r.chars()
+                .all(|c| c.is_ascii_alphabetic() || ('2'..='7').contains(&c))
+    })
+}
+
+fn is_secret_arn(v: &str) -> bool {
+    let parts: Vec<&str> = v.splitn(7, ':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "secretsmanager"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5] == "secret"
+        && !parts[6].is_empty()
 }

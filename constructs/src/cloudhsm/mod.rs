@@ -10,7 +10,10 @@ pub mod workflows;
 
 pub use client_scripts::client_documents;
 pub use deployment::{client_user_data, CloudHsmDeployment, FUNCTION_GROUPS, HSM_PORTS};
-pub use parameters::{add_standard_outputs, ParameterDefaults, StackParameters, PARAMETER_NAMES};
+pub use parameters::{
+    add_standard_outputs, ParameterDefaults, RestoreParameters, StackParameters, PARAMETER_NAMES,
+    RESTORE_PARAMETER_NAMES,
+};
 pub use props::*;
 
 /// The content (SSM document JSON, schema 2.2) of the client's command documents.

@@ -86,6 +86,35 @@ impl Pki {
     }
 }
 
+/// Where the cluster comes from.
+// Built once per deployment: the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ClusterSource {
+    /// A new cluster (native `AWS::CloudHSM::Cluster`), initialized and activated by the stack.
+    #[default]
+    New,
+    /// A cluster created from an existing CloudHSM backup (`Custom::RestoredCluster`). It is
+    /// ACTIVE once created: no initialization, no activation; the first HSM restores the backup's
+    /// users and keys. The backup's users keep their password, so the stack uses the secrets
+    /// given here (normally those of the stack that made the backup: its retained trust anchor
+    /// secret and its admin password secret) instead of creating its own.
+    Backup {
+        /// `backup-…` (READY, this Region).
+        backup_id: Value<String>,
+        /// Secret holding the admin (crypto officer) password of the backup's cluster.
+        admin_password_secret_arn: Value<String>,
+        /// Secret holding the backup's cluster trust anchor (PEM).
+        trust_anchor_secret_arn: Value<String>,
+    },
+}
+
+/// `AllowedPattern` of a CloudHSM backup id parameter.
+pub const BACKUP_ID_PATTERN: &str = "^backup-[2-7a-zA-Z]{11,16}$";
+/// `AllowedPattern` of a Secrets Manager secret ARN parameter.
+pub const SECRET_ARN_PATTERN: &str =
+    "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$";
+
 /// Encryption of secrets, logs and the client's volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encryption {
@@ -163,6 +192,8 @@ pub struct CloudHsmDeploymentProps {
     pub architecture: Architecture,
     pub encryption: Encryption,
     pub pki: Pki,
+    /// A new cluster (default) or one restored from a backup.
+    pub source: ClusterSource,
     /// Retention of the functions' and workflows' logs (a CloudWatch Logs value; default 30).
     pub log_retention_days: u32,
     /// Keep the KMS custom key store when the stack (or the key store) is deleted.
@@ -179,6 +210,7 @@ impl CloudHsmDeploymentProps {
             architecture: Architecture::default(),
             encryption: Encryption::default(),
             pki: Pki::default(),
+            source: ClusterSource::default(),
             log_retention_days: 30,
             retain_key_store_on_delete: false,
             key_store_name: None,

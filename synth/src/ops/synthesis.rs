@@ -13,6 +13,8 @@ pub enum AppChoice {
     Production,
     /// The constructs embedded in a larger stack.
     Embedded,
+    /// A cluster restored from a CloudHSM backup.
+    Restore,
 }
 
 impl AppChoice {
@@ -21,6 +23,7 @@ impl AppChoice {
             AppChoice::Dev => "dev",
             AppChoice::Production => "production",
             AppChoice::Embedded => "embedded",
+            AppChoice::Restore => "restore",
         }
     }
 }

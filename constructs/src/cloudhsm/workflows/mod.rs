@@ -1,4 +1,4 @@
-//! The three workflows started by the custom resources (docs/architecture.md, "Custom resources
+//! The workflows started by the custom resources (docs/architecture.md, "Custom resources
 //! and workflows"). Plain ASL, JSONPath only, with the substitution variables
 //! `${ClusterFunctionArn}`, `${KeyStoreFunctionArn}` and `${RespondFunctionArn}`.
 //!
@@ -26,6 +26,7 @@ pub const RESPOND_FN: &str = "${RespondFunctionArn}";
 /// Steps that bound the wait loops they sit in (they raise `WaitTimeout`).
 pub const STATUS_STEPS: &[&str] = &[
     "ClientStatus",
+    "ClusterGone",
     "ClusterStatus",
     "CommandStatus",
     "HsmsGone",
@@ -48,6 +49,11 @@ pub const CLUSTER_STEPS: &[&str] = &[
     "PlanFleet",
     "CreateHsm",
     "DeleteHsm",
+    "RestoreCluster",
+    "UpdateRestoredCluster",
+    "FindRestoredCluster",
+    "DeleteCluster",
+    "ClusterGone",
 ];
 pub const KEYSTORE_STEPS: &[&str] = &[
     "EnsureKmsUserSecret",
@@ -200,22 +206,21 @@ fn client_command(
 
 /// Delete every HSM of the cluster and wait until they are gone.
 fn delete_all_hsms(then: &str) -> Vec<State> {
+    delete_all_hsms_of(json!({}), then)
+}
+
+/// [`delete_all_hsms`] with step arguments (e.g. the `ClusterId` of a restored cluster).
+fn delete_all_hsms_of(args: Value, then: &str) -> Vec<State> {
     let mut v: Vec<State> = vec![guarded(
         "DeleteAllHsms",
         CLUSTER_FN,
         "DeleteAllHsms",
-        json!({}),
+        args.clone(),
         "$.Deleted",
     )
     .next("HsmsGone")
     .into()];
-    v.extend(wait_loop(
-        "HsmsGone",
-        CLUSTER_FN,
-        "HsmsGone",
-        json!({}),
-        then,
-    ));
+    v.extend(wait_loop("HsmsGone", CLUSTER_FN, "HsmsGone", args, then));
     v
 }
 
@@ -330,6 +335,91 @@ pub fn initialization() -> StateMachineDefinition {
     s.extend(delete_all_hsms(RESPOND));
     s.extend(respond_states());
     build("CloudHSM cluster initialization", "RequestType", s)
+}
+
+/// A cluster restored from a backup (Custom::RestoredCluster). Create: find the cluster this
+/// resource already created (tags) or CreateCluster(SourceBackupId) → wait ACTIVE (a restored
+/// cluster needs no initialization or activation) → respond with the cluster id and security
+/// group. Update: refuse changes of the backup, subnets, HSM type or mode; apply the backup
+/// retention. Delete: every HSM → DeleteCluster → wait until the cluster is gone.
+pub fn restored_cluster() -> StateMachineDefinition {
+    let restored = json!({"ClusterId.$": "$.Restore.ClusterId"});
+    let mut s: Vec<State> = vec![by_request_type(
+        "RequestType",
+        "RestoreCluster",
+        "UpdateRestoredCluster",
+        "FindRestoredCluster",
+    )];
+    s.push(
+        guarded(
+            "RestoreCluster",
+            CLUSTER_FN,
+            "RestoreCluster",
+            json!({}),
+            "$.Restore",
+        )
+        .next("ClusterRestored")
+        .into(),
+    );
+    let mut wait_args = restored.clone();
+    wait_args["For"] = json!("Restored");
+    s.extend(wait_loop(
+        "ClusterRestored",
+        CLUSTER_FN,
+        "ClusterStatus",
+        wait_args,
+        RESPOND,
+    ));
+    s.push(
+        guarded(
+            "UpdateRestoredCluster",
+            CLUSTER_FN,
+            "UpdateRestoredCluster",
+            json!({}),
+            "$.Restore",
+        )
+        .next(RESPOND)
+        .into(),
+    );
+    s.push(
+        guarded(
+            "FindRestoredCluster",
+            CLUSTER_FN,
+            "FindRestoredCluster",
+            json!({}),
+            "$.Restore",
+        )
+        .next("ClusterToDelete")
+        .into(),
+    );
+    s.push(
+        Choice::new("ClusterToDelete")
+            .comment("Nothing was created (e.g. the backup id was refused): nothing to delete")
+            .when(Condition::boolean_equals("$.Restore.Found", false), RESPOND)
+            .default("DeleteAllHsms")
+            .into(),
+    );
+    s.extend(delete_all_hsms_of(restored.clone(), "DeleteCluster"));
+    s.push(
+        guarded(
+            "DeleteCluster",
+            CLUSTER_FN,
+            "DeleteCluster",
+            json!({}),
+            "$.DeleteCluster",
+        )
+        .next("ClusterGone")
+        .into(),
+    );
+    s.extend(wait_loop(
+        "ClusterGone",
+        CLUSTER_FN,
+        "ClusterGone",
+        json!({"For": "ClusterGone"}),
+        RESPOND,
+    ));
+    s.extend(respond_states());
+    build("CloudHSM cluster restored from a backup", "RequestType", s)
 }
 
 fn map_over(name: &str, items: &str, task_step: &str, next: &str) -> State {

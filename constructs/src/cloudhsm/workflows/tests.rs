@@ -11,6 +11,7 @@ fn machines() -> Vec<(&'static str, Value)> {
         ("initialization", initialization().to_json()),
         ("hsm_fleet", hsm_fleet().to_json()),
         ("key_store", key_store().to_json()),
+        ("restored_cluster", restored_cluster().to_json()),
     ]
 }
 
@@ -100,6 +101,7 @@ fn only_the_three_substitution_variables_are_used() {
         ("initialization", initialization()),
         ("hsm_fleet", hsm_fleet()),
         ("key_store", key_store()),
+        ("restored_cluster", restored_cluster()),
     ] {
         for v in def.substitution_variables() {
             assert!(
@@ -437,4 +439,43 @@ fn key_store_create_update_delete_paths() {
     // The store is created only after kmsuser, and connected only after it is created.
     let from_secret = reachable(&s, "EnsureKmsUserSecret", false);
     assert!(from_secret.contains("CreateKmsUser") && from_secret.contains("CreateKeyStore"));
+}
+
+#[test]
+fn restored_cluster_paths() {
+    let def = restored_cluster().to_json();
+    let s = top(&def);
+    assert_eq!(s["RequestType"]["Choices"][0]["Next"], "RestoreCluster");
+    assert_eq!(
+        s["RequestType"]["Choices"][1]["Next"],
+        "UpdateRestoredCluster"
+    );
+    assert_eq!(s["RequestType"]["Default"], "FindRestoredCluster");
+    // Create: restore, then wait until ACTIVE (no initialization, no activation), then respond.
+    assert_eq!(s["RestoreCluster"]["ResultPath"], "$.Restore");
+    assert_eq!(s["RestoreCluster"]["Next"], "ClusterRestored");
+    assert_eq!(s["ClusterRestored"]["Parameters"]["For"], "Restored");
+    assert_eq!(
+        s["ClusterRestored"]["Parameters"]["ClusterId.$"],
+        "$.Restore.ClusterId"
+    );
+    assert_eq!(s["ClusterRestoredDone"]["Choices"][0]["Next"], "Respond");
+    let create = reachable(&s, "RestoreCluster", false);
+    assert!(!create.contains("InitializeCluster") && !create.contains("DeleteCluster"));
+    // Update answers at once.
+    assert_eq!(s["UpdateRestoredCluster"]["Next"], "Respond");
+    // Delete: nothing found → respond; else HSMs first, then the cluster, then wait until gone.
+    assert_eq!(s["ClusterToDelete"]["Choices"][0]["Next"], "Respond");
+    assert_eq!(s["ClusterToDelete"]["Default"], "DeleteAllHsms");
+    assert_eq!(
+        s["DeleteAllHsms"]["Parameters"]["ClusterId.$"],
+        "$.Restore.ClusterId"
+    );
+    assert_eq!(
+        s["HsmsGone"]["Parameters"]["ClusterId.$"],
+        "$.Restore.ClusterId"
+    );
+    assert_eq!(s["HsmsGoneDone"]["Choices"][0]["Next"], "DeleteCluster");
+    assert_eq!(s["DeleteCluster"]["Next"], "ClusterGone");
+    assert_eq!(s["ClusterGoneDone"]["Choices"][0]["Next"], "Respond");
 }

@@ -30,8 +30,14 @@ pub fn check(t: &Value) -> Vec<String> {
     }
     for (name, p) in t["Parameters"].as_object().into_iter().flatten() {
         let lname = name.to_lowercase();
+        // A parameter that names a secret by its ARN (and only admits an ARN) is a reference.
+        let arn_only = lname.ends_with("arn")
+            && p["AllowedPattern"]
+                .as_str()
+                .is_some_and(|pat| pat.starts_with("^arn:"));
         if (lname.contains("password") || lname.contains("pin") || lname.contains("secret"))
             && p["NoEcho"] != true
+            && !arn_only
         {
             out.push(format!("parameter {name}: looks secret but is not NoEcho"));
         }
@@ -90,7 +96,11 @@ pub fn check(t: &Value) -> Vec<String> {
 #[test]
 fn flags_secret_leaks() {
     let t = json!({
-        "Parameters": {"AdminPassword": {"Type": "String", "Default": "hunter2"}},
+        "Parameters": {"AdminPassword": {"Type": "String", "Default": "hunter2"},
+                       // Named like an ARN but admitting any text: could carry the value.
+                       "AdminPasswordSecretArn": {"Type": "String"},
+                       // An ARN only: a reference, fine.
+                       "SourceAdminPasswordSecretArn": {"Type": "String", "AllowedPattern": "^arn:aws[a-z-]*:secretsmanager:.*$"}},
         "Resources": {
             "S": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "hunter2"}},
             "C": {"Type": "Custom::X", "Properties": {"AdminPassword": "hunter2", "AdminPasswordSecretArn": {"Ref": "S"}}},
@@ -103,6 +113,7 @@ fn flags_secret_leaks() {
         [
             ".Resources.I.Properties.UserData: resolves a secret into the template",
             "parameter AdminPassword: looks secret but is not NoEcho",
+            "parameter AdminPasswordSecretArn: looks secret but is not NoEcho",
             "S: SecretString holds a literal value; use GenerateSecretString",
             "C: property AdminPassword carries a password; pass the secret's ARN instead",
             "output Pw: literal value `hunter2` (outputs carry references only)",

@@ -8,6 +8,14 @@ pub fn check(t: &Value) -> Vec<String> {
         .filter(|(id, r)| r["Type"] == "AWS::SecretsManager::Secret" && id.contains("TrustAnchor"))
         .collect();
     if anchors.is_empty() {
+        // A restored cluster uses the trust anchor secret of the stack that made the backup
+        // (retained there), passed in by ARN.
+        let given = t["Parameters"]["SourceTrustAnchorSecretArn"]["AllowedPattern"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("^arn:"));
+        if given {
+            return vec![];
+        }
         return vec!["no trust anchor secret in the template".into()];
     }
     anchors
@@ -26,6 +34,13 @@ fn flags_deletable_anchor() {
     );
     assert_eq!(
         check(&json!({"Resources": {}})),
+        ["no trust anchor secret in the template"]
+    );
+    // Restored: the given anchor secret (an ARN parameter) stands in; any other text does not.
+    let given = |pattern: &str| json!({"Parameters": {"SourceTrustAnchorSecretArn": {"Type": "String", "AllowedPattern": pattern}}, "Resources": {}});
+    assert!(check(&given("^arn:aws[a-z-]*:secretsmanager:.*$")).is_empty());
+    assert_eq!(
+        check(&given(".*")),
         ["no trust anchor secret in the template"]
     );
 }
