@@ -160,15 +160,35 @@ class Sandbox:
 
 # The mount setup runs as the first thing inside the new mount namespace. Arguments: the sandbox
 # root, the working directory, the script path (inside the instance), then "target" pairs.
+# Then the number of host paths to keep and those paths, then the mount targets. A kept path is
+# bound into the instance's own directory first, so the recursive bind carries it along.
 _SETUP = r"""
 set -e
-root=$1; cwd=$2; script=$3; shift 3
+root=$1; cwd=$2; script=$3; nkeep=$4; shift 4
+for ((i = 0; i < nkeep; i++)); do
+  mkdir -p "$root/$1"
+  mount --bind "/$1" "$root/$1"
+  shift
+done
 for target in "$@"; do
-  mount --bind "$root/$target" "/$target"
+  mount --rbind "$root/$target" "/$target"
 done
 cd "$cwd"
 exec /bin/bash "$script"
 """
+
+
+def _host_paths_to_keep() -> list[str]:
+    """Host directories the stand-ins run from (the emulator's Python environment and package)
+    that lie under a directory the instance makes private, e.g. a checkout under /tmp: without
+    them the stand-ins' interpreter would not exist inside the instance."""
+    wanted = {Path(sys.prefix).resolve(), EMULATOR_DIR.resolve()}
+    keep = []
+    for p in sorted(wanted):
+        rel = str(p).lstrip("/")
+        if any(rel == d or rel.startswith(d + "/") for d in PRIVATE_DIRS):
+            keep.append(rel)
+    return keep
 
 
 @dataclass
@@ -231,8 +251,10 @@ def start(sandbox: Sandbox, script_path: str, cwd: str, env: dict[str, str],
           timeout: float | None) -> Running:
     """Start ``bash <script_path>`` (a path inside the instance) in the instance's namespace."""
     if unshare_available():
+        keep = _host_paths_to_keep()
         argv = ["unshare", "--mount", "--propagation", "private", "/bin/bash", "-c", _SETUP,
-                "emu-setup", str(sandbox.root), cwd, script_path, *_mount_order(sandbox.root)]
+                "emu-setup", str(sandbox.root), cwd, script_path, str(len(keep)), *keep,
+                *_mount_order(sandbox.root)]
     else:
         # Fallback without mount namespaces: run from the sandbox paths directly. Absolute
         # /opt/cloudhsm paths in scripts will not resolve; documented in the README.
