@@ -1,5 +1,6 @@
 """KMS custom key store (issue 5): create → CONNECTED with kmsuser on every HSM, updates that
-would drop below 2 HSMs in 2 AZs are refused, delete with and without KMS keys in the store.
+would drop below 2 HSMs in 2 AZs are refused, turning the store off and on, delete with and
+without KMS keys in the store.
 
 The tests share one stack (created by the first test) to keep the suite's runtime down; they
 run in file order and each leaves the stack as it found it.
@@ -75,6 +76,27 @@ def test_update_below_two_hsms_in_two_azs_refused(ks, change):
     # Nothing was taken away: both HSMs and the connected store are still there.
     assert_converged(emu, ks["created"], network, network.hsm_subnets(2), 1)
     assert _store(emu, ks["created"].outputs["KeyStoreId"])["ConnectionState"] == "CONNECTED"
+
+
+def test_turning_the_key_store_off_deletes_it_and_on_again_creates_one(ks):
+    """EnableKeyStore=false removes the store (disconnected, deleted) and keeps the cluster and its
+    HSMs; =true again creates and connects a new store."""
+    emu, stack, network = ks["emu"], ks["stack"], ks["network"]
+    assert ks["created"] is not None, "needs the stack from the create test"
+    old_store = ks["created"].outputs["KeyStoreId"]
+    cluster_id = ks["created"].outputs["ClusterId"]
+    off = stack.deploy_ok(**{**ks["params"], "EnableKeyStore": "false"})
+    assert "KeyStoreId" not in off.outputs, off.outputs
+    assert all(s["CustomKeyStoreId"] != old_store for s in key_stores(emu)), "the store was left"
+    assert off.outputs["ClusterId"] == cluster_id
+    assert_converged(emu, off, network, network.hsm_subnets(2), 1)
+
+    on = stack.deploy_ok(**ks["params"])
+    new_store = on.outputs.get("KeyStoreId")
+    assert new_store and new_store != old_store, on.outputs
+    assert _store(emu, new_store)["ConnectionState"] == "CONNECTED"
+    assert on.outputs["ClusterId"] == cluster_id
+    ks["created"] = on
 
 
 def test_delete_with_kms_keys_fails_then_succeeds_without(ks):
