@@ -224,21 +224,7 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
                 .map(|h| format!("{} {} {}", h.id, h.az, h.state))
                 .collect::<Vec<_>>()
                 .join(", ");
-            // Creation deferred (cluster not ACTIVE yet): done once nothing is in transition.
-            let verdict = if fleet::plan(&cl, d.clone()).deferred.is_some() {
-                let moving = cl
-                    .hsms
-                    .iter()
-                    .any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS");
-                if moving {
-                    fleet::Convergence::Waiting
-                } else {
-                    fleet::Convergence::Done
-                }
-            } else {
-                fleet::convergence(&cl, &d)
-            };
-            match verdict {
+            match fleet::convergence(&cl, &d) {
                 fleet::Convergence::Done => (true, FLEET, st),
                 fleet::Convergence::Waiting => (false, FLEET, st),
                 // The first check after a plan follows CreateHsm at once; only a state seen after
@@ -255,12 +241,7 @@ async fn cluster_status(c: &Clients, call: Call<'_>) -> StepResult<Value> {
                         )));
                     }
                     warn!(cluster = %cl.id, reason = %why, "fleet re-planned");
-                    let mut p = poll.finish();
-                    p.done = false;
-                    p.replan = true;
-                    p.replans += 1;
-                    p.replanned_at = p.attempt;
-                    return Ok(p.with(json!({"ClusterState": cl.state, "Hsms": cl.live_hsms().count(), "Reason": why})));
+                    return Ok(poll.replan().with(json!({"ClusterState": cl.state, "Hsms": cl.live_hsms().count(), "Reason": why})));
                 }
             }
         }

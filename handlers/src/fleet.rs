@@ -140,18 +140,23 @@ pub fn desired(
     Ok(d)
 }
 
+/// The AZs to look at: the desired ones, then any other AZ that holds HSMs (to be emptied).
+fn azs_in_play<'a>(desired: &'a Desired, all: &[Slot<'a>]) -> Vec<&'a str> {
+    let mut azs: Vec<&str> = desired.keys().map(String::as_str).collect();
+    for s in all {
+        if !azs.contains(&s.az) {
+            azs.push(s.az);
+        }
+    }
+    azs
+}
+
 pub fn plan(cluster: &ClusterView, desired: Desired) -> Plan {
     let all = slots(cluster);
     let mut creates = Vec::new();
     let mut deletes = Vec::new();
 
-    let mut azs: Vec<&str> = desired.keys().map(String::as_str).collect();
-    for s in &all {
-        if !azs.contains(&s.az) {
-            azs.push(s.az);
-        }
-    }
-    for az in azs {
+    for az in azs_in_play(&desired, &all) {
         let want = desired.get(az).copied().unwrap_or(0);
         let here: Vec<&Slot<'_>> = all.iter().filter(|s| s.az == az).collect();
         for s in here.iter().filter(|s| s.is_degraded()) {
@@ -227,6 +232,18 @@ pub enum Convergence {
 }
 
 pub fn convergence(cluster: &ClusterView, desired: &Desired) -> Convergence {
+    // Creation deferred (cluster not ACTIVE yet): done once nothing is in transition.
+    if plan(cluster, desired.clone()).deferred.is_some() {
+        let moving = cluster
+            .hsms
+            .iter()
+            .any(|h| h.state == "CREATE_IN_PROGRESS" || h.state == "DELETE_IN_PROGRESS");
+        return if moving {
+            Convergence::Waiting
+        } else {
+            Convergence::Done
+        };
+    }
     let all = slots(cluster);
     if let Some(bad) = all.iter().find(|s| s.is_degraded()) {
         let h = bad.members[0];
@@ -235,14 +252,8 @@ pub fn convergence(cluster: &ClusterView, desired: &Desired) -> Convergence {
             h.id, h.az
         ));
     }
-    let mut azs: Vec<&str> = desired.keys().map(String::as_str).collect();
-    for s in &all {
-        if !azs.contains(&s.az) {
-            azs.push(s.az);
-        }
-    }
     let mut waiting = false;
-    for az in azs {
+    for az in azs_in_play(desired, &all) {
         let want = desired.get(az).copied().unwrap_or(0);
         let here: Vec<&Slot<'_>> = all.iter().filter(|s| s.az == az).collect();
         let moving = here
@@ -429,9 +440,17 @@ pub(crate) mod tests {
             "UNINITIALIZED",
             vec![hsm("hsm-a1", "us-east-1a", "eni-1", "ACTIVE")],
         );
-        let p = plan(&c, desired(&c, &subnets(2), 1, false).unwrap());
+        let d = desired(&c, &subnets(2), 1, false).unwrap();
+        let p = plan(&c, d.clone());
         assert!(p.creates.is_empty());
         assert!(p.deferred.unwrap().contains("UNINITIALIZED"));
+        // The wait is done once nothing is in transition (the shortfall is not re-planned).
+        assert_eq!(convergence(&c, &d), Convergence::Done);
+        let c = cluster(
+            "UNINITIALIZED",
+            vec![hsm("hsm-a1", "us-east-1a", "eni-1", "CREATE_IN_PROGRESS")],
+        );
+        assert_eq!(convergence(&c, &d), Convergence::Waiting);
     }
 
     #[test]

@@ -82,6 +82,16 @@ impl Poll {
         self
     }
 
+    /// Not done: go back to planning now (no wait), counting the re-plan.
+    pub fn replan(mut self) -> Poll {
+        self.done = false;
+        self.wait = 0;
+        self.replan = true;
+        self.replans += 1;
+        self.replanned_at = self.attempt;
+        self
+    }
+
     /// Not done yet: schedule the next check, or fail with `WaitTimeout` past the bound.
     /// `status` describes the current state for the timeout message.
     pub fn again(mut self, s: &Schedule, status: &str) -> StepResult<Poll> {
